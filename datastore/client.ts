@@ -1,0 +1,132 @@
+// The ResourceClient: what tabbyctl, the API server and the daemons write through. It fills in Calico's
+// defaults, validates (alone and against what is stored), keeps server-set metadata, and only then writes.
+// Several documents are checked together before any is written, so a bad one leaves the store untouched.
+import { randomUUID } from 'node:crypto';
+import { parseSelector } from '../policy';
+import type { Backend } from './backend';
+import { alreadyExists, isDatastoreError, notFound } from './errors';
+import { type KindInfo, resolveKind } from './kinds';
+import { applyDefaults, validateChange, validateResource } from './model';
+import type { Resource } from './resource';
+
+export type WriteMode = 'create' | 'replace' | 'apply';
+
+export interface ListOptions {
+  /** For namespaced kinds: one namespace; absent means every namespace. */
+  namespace?: string;
+  /** A Calico selector matched against each resource's metadata.labels. */
+  labelSelector?: string;
+}
+
+/** A document that passed validation, with what is stored under its name now. */
+export interface PlannedWrite {
+  resource: Resource;
+  existing: Resource | undefined;
+}
+
+export class ResourceClient {
+  constructor(readonly backend: Backend) {}
+
+  async get(kind: KindInfo, name: string, namespace?: string): Promise<Resource> {
+    return this.backend.get(kind, name, kind.namespaced ? (namespace ?? 'default') : undefined);
+  }
+
+  async list(kind: KindInfo, options: ListOptions = {}): Promise<Resource[]> {
+    const { items } = await this.backend.list(kind, kind.namespaced ? options.namespace : undefined);
+    if (options.labelSelector === undefined) return items;
+    const selector = parseSelector(options.labelSelector);
+    return items.filter((r) => selector.evaluate(r.metadata.labels ?? {}));
+  }
+
+  async create(doc: Resource): Promise<Resource> {
+    return (await this.write([doc], 'create'))[0]!;
+  }
+
+  async replace(doc: Resource): Promise<Resource> {
+    return (await this.write([doc], 'replace'))[0]!;
+  }
+
+  async apply(doc: Resource): Promise<Resource> {
+    return (await this.write([doc], 'apply'))[0]!;
+  }
+
+  async delete(kind: KindInfo, name: string, namespace?: string, resourceVersion?: string): Promise<Resource> {
+    return this.backend.delete(kind, name, kind.namespaced ? (namespace ?? 'default') : undefined, resourceVersion);
+  }
+
+  /** Validates every document (each alone, against the store, and against the others), then writes them in order. */
+  async write(docs: Resource[], mode: WriteMode): Promise<Resource[]> {
+    const plan = await this.plan(docs, mode);
+    const written: Resource[] = [];
+    for (const step of plan) written.push(await this.commit(step));
+    return written;
+  }
+
+  /**
+   * Checks documents without writing: throws the first problem (a ValidationError or DatastoreError),
+   * prefixed by nothing — callers that read several documents say which one failed.
+   */
+  async plan(docs: Resource[], mode: WriteMode): Promise<PlannedWrite[]> {
+    const planned: PlannedWrite[] = [];
+    const siblingsByKind = new Map<KindInfo, Resource[]>();
+    for (const doc of docs) {
+      const kind = resolveKind(doc);
+      const resource = normalize(doc, kind);
+      validateResource(resource);
+      const existing = await this.getIfPresent(kind, resource);
+      const { name, namespace } = resource.metadata;
+      if (mode === 'create' && existing) throw alreadyExists(kind, name, namespace);
+      if (mode === 'replace' && !existing) throw notFound(kind, name, namespace);
+      let siblings = siblingsByKind.get(kind);
+      if (!siblings) {
+        siblings = (await this.backend.list(kind)).items;
+        siblingsByKind.set(kind, siblings);
+      }
+      const others = siblings.filter((s) => qualifiedName(s) !== qualifiedName(resource));
+      validateChange(resource, existing ? { existing, siblings: others } : { siblings: others });
+      // Later documents of the same batch are checked against this one as if it were stored.
+      siblingsByKind.set(kind, [...others, resource]);
+      planned.push({ resource, existing });
+    }
+    return planned;
+  }
+
+  private async commit({ resource, existing }: PlannedWrite): Promise<Resource> {
+    if (!existing) {
+      const metadata = { ...resource.metadata, uid: randomUUID(), creationTimestamp: new Date().toISOString() };
+      delete metadata.resourceVersion;
+      return this.backend.create({ ...resource, metadata });
+    }
+    // Server-set metadata survives an update that does not carry it. A document with a resourceVersion
+    // updates only that version (as calicoctl); without one, the version we read, so a concurrent writer
+    // between our read and our write is still detected.
+    const metadata = {
+      ...resource.metadata,
+      uid: existing.metadata.uid ?? resource.metadata.uid,
+      creationTimestamp: existing.metadata.creationTimestamp ?? resource.metadata.creationTimestamp,
+      resourceVersion: resource.metadata.resourceVersion ?? existing.metadata.resourceVersion,
+    };
+    return this.backend.update({ ...resource, metadata });
+  }
+
+  private async getIfPresent(kind: KindInfo, r: Resource): Promise<Resource | undefined> {
+    try {
+      return await this.backend.get(kind, r.metadata.name, r.metadata.namespace);
+    } catch (err) {
+      if (isDatastoreError(err, 'NotFound')) return undefined;
+      throw err;
+    }
+  }
+}
+
+/** Namespaced kinds default to namespace "default" (as calicoctl does); cluster-wide kinds carry none. */
+function normalize(doc: Resource, kind: KindInfo): Resource {
+  const metadata = { ...(doc.metadata ?? {}) };
+  if (kind.namespaced) metadata.namespace = metadata.namespace || 'default';
+  else delete metadata.namespace;
+  return applyDefaults({ ...doc, metadata });
+}
+
+function qualifiedName(r: Resource): string {
+  return r.metadata.namespace ? `${r.metadata.namespace}/${r.metadata.name}` : r.metadata.name;
+}

@@ -1,0 +1,211 @@
+// The etcd v3 Backend: Calico's key layout, one transaction per write with compare-and-swap on the key's
+// mod revision, lists at one revision, and watches that end (for the caller to relist) rather than silently
+// resuming, so no event can be lost across an etcd restart or a compaction.
+import { noop } from 'cockatiel';
+import { Etcd3, type IKeyValue, type IResponseOp, type IWatchResponse } from 'etcd3';
+import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
+import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
+import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
+import { type KindInfo, resolveKind } from './kinds';
+import type { Resource } from './resource';
+import { decodeStored, encodeStored } from './stored';
+
+export interface EtcdBackendOptions {
+  /** Deadline of each request; an unreachable etcd is reported within it (default 4 s). */
+  requestTimeoutMs?: number;
+}
+
+/** The key range [key, rangeEnd) that holds every key starting with prefix. */
+function prefixRangeEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]++;
+  return end;
+}
+
+export class EtcdBackend implements Backend {
+  readonly description: string;
+  private readonly client: Etcd3;
+
+  constructor(endpoints: string[], options: EtcdBackendOptions = {}) {
+    if (endpoints.length === 0) throw new DatastoreError('Invalid', 'no etcd endpoints given');
+    for (const e of endpoints) {
+      if (!/^https?:\/\/[^/\s]+\/?$/.test(e)) {
+        throw new DatastoreError('Invalid', `etcd endpoint "${e}" is not a URL such as http://127.0.0.1:2379`);
+      }
+    }
+    this.description = `etcd at ${endpoints.join(',')}`;
+    const timeout = options.requestTimeoutMs ?? 4000;
+    this.client = new Etcd3({
+      hosts: endpoints,
+      dialTimeout: timeout,
+      // Retries and circuit breaking are ours to decide (the syncer relists); a failed call fails at once.
+      faultHandling: { host: () => noop, global: noop },
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    });
+  }
+
+  async get(kind: KindInfo, name: string, namespace?: string): Promise<Resource> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(etcdKey(kind, name, namespace)) }));
+    const kv = res.kvs[0];
+    if (!kv) throw notFound(kind, name, namespace);
+    return decodeStored(kv.value.toString(), kv.mod_revision);
+  }
+
+  async list(kind?: KindInfo, namespace?: string): Promise<ListResult> {
+    const prefix = kind ? kindPrefix(kind, namespace) : RESOURCES_PREFIX;
+    const res = await this.call(() =>
+      this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix) }),
+    );
+    const items: Resource[] = [];
+    for (const kv of res.kvs) {
+      if (parseEtcdKey(kv.key.toString())) items.push(decodeStored(kv.value.toString(), kv.mod_revision));
+    }
+    return { items, revision: res.header.revision };
+  }
+
+  async create(r: Resource): Promise<Resource> {
+    const kind = resolveKind(r);
+    const key = Buffer.from(etcdKey(kind, r.metadata.name, r.metadata.namespace));
+    const value = encodeStored(r);
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key, value: Buffer.from(value) } }],
+      }),
+    );
+    if (!res.succeeded) throw alreadyExists(kind, r.metadata.name, r.metadata.namespace);
+    return decodeStored(value, res.header.revision);
+  }
+
+  async update(r: Resource): Promise<Resource> {
+    const kind = resolveKind(r);
+    const { name, namespace, resourceVersion } = r.metadata;
+    const key = Buffer.from(etcdKey(kind, name, namespace));
+    const value = encodeStored(r);
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [versionGuard(key, resourceVersion)],
+        success: [{ request_put: { key, value: Buffer.from(value) } }],
+        failure: [{ request_range: { key } }],
+      }),
+    );
+    if (!res.succeeded) throw failedGuard(res.responses, kind, name, namespace, resourceVersion);
+    return decodeStored(value, res.header.revision);
+  }
+
+  async delete(kind: KindInfo, name: string, namespace?: string, resourceVersion?: string): Promise<Resource> {
+    const key = Buffer.from(etcdKey(kind, name, namespace));
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: [versionGuard(key, resourceVersion)],
+        success: [{ request_delete_range: { key, prev_kv: true } }],
+        failure: [{ request_range: { key } }],
+      }),
+    );
+    if (!res.succeeded) throw failedGuard(res.responses, kind, name, namespace, resourceVersion);
+    const prev = res.responses[0]?.response_delete_range.prev_kvs[0];
+    if (!prev) throw notFound(kind, name, namespace);
+    return decodeStored(prev.value.toString(), prev.mod_revision);
+  }
+
+  watch(options: WatchOptions, handlers: WatchHandlers): Watch {
+    const prefix = options.kind ? kindPrefix(options.kind) : RESOURCES_PREFIX;
+    const firstRevision = String(BigInt(options.afterRevision) + 1n);
+    const watcher = this.client.watch().prefix(prefix).withPreviousKV().startRevision(firstRevision).watcher();
+    let ended = false;
+    const end = (err: Error) => {
+      if (ended) return;
+      ended = true;
+      void watcher.cancel().catch(() => undefined);
+      handlers.onError(err);
+    };
+    watcher.on('data', (res: IWatchResponse) => {
+      if (ended) return;
+      const events: WatchEvent[] = [];
+      for (const ev of res.events) {
+        const event = toWatchEvent(ev.type, ev.kv, ev.prev_kv);
+        if (event) events.push(event);
+      }
+      if (events.length > 0) handlers.onEvents(events);
+    });
+    // etcd3 would reconnect and resume on its own, but from the header revision, which can skip events
+    // still in flight; ending the watch makes the caller relist and diff, which cannot.
+    watcher.on('disconnected', (err: Error) => end(unavailable(this.description, err.message)));
+    watcher.on('error', (err: Error) => {
+      void this.explainCancelledWatch(firstRevision, err).then(end);
+    });
+    return {
+      close: () => {
+        ended = true;
+        void watcher.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+
+  /**
+   * etcd cancels a watch from a compacted revision, but the client library passes on only the (empty) cancel
+   * reason; a read at that revision tells compaction apart from other failures.
+   */
+  private async explainCancelledWatch(firstRevision: string, err: Error): Promise<DatastoreError> {
+    try {
+      await this.client.kv.range({ key: Buffer.from(RESOURCES_PREFIX), revision: firstRevision, limit: 1 });
+    } catch (probe) {
+      if (/compacted/i.test((probe as Error).message)) {
+        return new DatastoreError('Compacted', `${this.description}: revision ${firstRevision} has been compacted`);
+      }
+    }
+    return unavailable(this.description, err.message);
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof DatastoreError) throw err;
+      throw unavailable(this.description, (err as Error).message);
+    }
+  }
+}
+
+/** With a resourceVersion: the key still has that mod revision. Without: the key exists. */
+function versionGuard(key: Buffer, resourceVersion: string | undefined) {
+  return resourceVersion
+    ? { key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: resourceVersion }
+    : { key, target: 'Create' as const, result: 'Greater' as const, create_revision: 0 };
+}
+
+function failedGuard(
+  responses: IResponseOp[],
+  kind: KindInfo,
+  name: string,
+  namespace: string | undefined,
+  resourceVersion: string | undefined,
+): DatastoreError {
+  const exists = (responses[0]?.response_range.kvs.length ?? 0) > 0;
+  return exists && resourceVersion ? conflict(kind, name, namespace, resourceVersion) : notFound(kind, name, namespace);
+}
+
+function toWatchEvent(type: string, kv: IKeyValue, prev: IKeyValue | undefined): WatchEvent | undefined {
+  const parsed = parseEtcdKey(kv.key.toString());
+  if (!parsed) return undefined;
+  if (type === 'Delete') {
+    // etcd leaves prev_kv out when that revision was compacted away; the key alone still names the object.
+    const object: Resource = prev
+      ? decodeStored(prev.value.toString(), prev.mod_revision)
+      : {
+          apiVersion: parsed.kind.apiVersion,
+          kind: parsed.kind.kind,
+          metadata: { name: parsed.key.name, namespace: parsed.key.namespace },
+        };
+    return { type: 'DELETED', object, revision: kv.mod_revision };
+  }
+  return {
+    type: kv.create_revision === kv.mod_revision ? 'ADDED' : 'MODIFIED',
+    object: decodeStored(kv.value.toString(), kv.mod_revision),
+    revision: kv.mod_revision,
+  };
+}

@@ -1,0 +1,38 @@
+// The datastore component: the resource model, storage backends (etcd v3, in-memory), the validating
+// ResourceClient and the Syncer. Other components see only this surface.
+import type { Backend } from './backend';
+import { DatastoreError } from './errors';
+import { EtcdBackend } from './etcd';
+
+export type { Backend, ListResult, Watch, WatchEvent, WatchEventType, WatchHandlers, WatchOptions } from './backend';
+export { type ListOptions, type PlannedWrite, ResourceClient, type WriteMode } from './client';
+export { DatastoreError, type DatastoreErrorCode, isDatastoreError } from './errors';
+export { EtcdBackend, type EtcdBackendOptions } from './etcd';
+export { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
+export * from './kinds';
+export { MemoryBackend } from './memory';
+export * from './model';
+export type { ObjectMeta, Resource, ResourceKey } from './resource';
+export { keyOf } from './resource';
+export { Syncer, type SyncerCallbacks, type SyncerOptions, type SyncerUpdate, type SyncStatus } from './syncer';
+
+export type DatastoreType = 'etcdv3' | 'kubernetes';
+
+export interface DatastoreConfig {
+  type: DatastoreType;
+  etcdEndpoints?: string[];
+  kubeconfig?: string;
+  requestTimeoutMs?: number;
+}
+
+/** Opens the backend a configuration names (CONTRACT §3: --datastore-type, --etcd-endpoints). */
+export function openBackend(config: DatastoreConfig): Backend {
+  if (config.type === 'kubernetes') {
+    throw new DatastoreError('Invalid', 'datastore type "kubernetes" is not supported yet: use etcdv3');
+  }
+  const endpoints = config.etcdEndpoints ?? [];
+  if (endpoints.length === 0) {
+    throw new DatastoreError('Invalid', 'no etcd endpoints: set --etcd-endpoints or ETCD_ENDPOINTS');
+  }
+  return new EtcdBackend(endpoints, config.requestTimeoutMs ? { requestTimeoutMs: config.requestTimeoutMs } : {});
+}

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  etcdKey,
+  isDatastoreError,
+  kindByAlias,
+  MemoryBackend,
+  parseEtcdKey,
+  type Resource,
+  Syncer,
+} from '../../datastore';
+import { backendContract } from '../support/backend-contract';
+import { SyncRecorder } from '../support/sync-recorder';
+
+const ippools = kindByAlias('ippools')!;
+const weps = kindByAlias('wep')!;
+
+function pool(name: string, cidr = '10.1.0.0/16'): Resource {
+  return { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name }, spec: { cidr } };
+}
+
+describe('etcd key layout', () => {
+  it("is Calico's: /calico/resources/v3/<group>/<plural>/[<ns>/]<name>", () => {
+    assert.equal(etcdKey(ippools, 'pool-a'), '/calico/resources/v3/projectcalico.org/ippools/pool-a');
+    assert.equal(
+      etcdKey(weps, 'n1-k8s-a-eth0', 'x'),
+      '/calico/resources/v3/projectcalico.org/workloadendpoints/x/n1-k8s-a-eth0',
+    );
+    const knp = kindByAlias('knp')!;
+    assert.equal(etcdKey(knp, 'deny', 'x'), '/calico/resources/v3/networking.k8s.io/networkpolicies/x/deny');
+  });
+
+  it('parses keys back and rejects foreign ones', () => {
+    const parsed = parseEtcdKey('/calico/resources/v3/projectcalico.org/workloadendpoints/x/w1');
+    assert.equal(parsed?.kind.kind, 'WorkloadEndpoint');
+    assert.deepEqual(parsed?.key, {
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'WorkloadEndpoint',
+      namespace: 'x',
+      name: 'w1',
+    });
+    assert.equal(parseEtcdKey('/calico/ipam/v2/assignment/ipv4/block/10.0.0.0-26'), undefined);
+    assert.equal(parseEtcdKey('/calico/resources/v3/projectcalico.org/ippools/x/extra'), undefined);
+  });
+
+  it('resolves calicoctl aliases case-insensitively', () => {
+    for (const alias of ['IPPool', 'ippools', 'ipp', 'POOLS']) assert.equal(kindByAlias(alias)?.kind, 'IPPool');
+    assert.equal(kindByAlias('gnp')?.kind, 'GlobalNetworkPolicy');
+    assert.equal(kindByAlias('policy')?.apiVersion, 'projectcalico.org/v3');
+    assert.equal(kindByAlias('knp')?.apiVersion, 'networking.k8s.io/v1');
+    assert.equal(kindByAlias('nonsense'), undefined);
+  });
+});
+
+describe('MemoryBackend', () => {
+  backendContract(async () => new MemoryBackend());
+
+  it('fails a watch from a compacted revision', async () => {
+    const b = new MemoryBackend();
+    const { revision } = await b.list();
+    await b.create(pool('c'));
+    b.compact();
+    const err = await new Promise<Error>((resolve) =>
+      b.watch({ afterRevision: revision }, { onEvents: () => {}, onError: resolve }),
+    );
+    assert.ok(isDatastoreError(err, 'Compacted'));
+  });
+});
+
+describe('Syncer', () => {
+  it('delivers a snapshot, then in-sync, then updates in order', async () => {
+    const b = new MemoryBackend();
+    await b.create(pool('p1', '10.1.0.0/16'));
+    await b.create(pool('p2', '10.2.0.0/16'));
+    const rec = new SyncRecorder();
+    const syncer = new Syncer(b, rec);
+    syncer.start();
+    await rec.until(() => rec.statuses.includes('in-sync'));
+    assert.deepEqual(
+      rec.updates.map((u) => `${u.type} ${u.object.metadata.name}`),
+      ['ADDED p1', 'ADDED p2'],
+    );
+    const p1 = await b.get(ippools, 'p1');
+    await b.update({ ...p1, spec: { cidr: '10.3.0.0/16' } });
+    await b.delete(ippools, 'p2');
+    await rec.until(() => rec.updates.length === 4);
+    syncer.stop();
+    assert.deepEqual(
+      rec.updates.slice(2).map((u) => `${u.type} ${u.object.metadata.name}`),
+      ['MODIFIED p1', 'DELETED p2'],
+    );
+    assert.deepEqual(rec.problems, []);
+  });
+
+  it('relists and sends only the difference when the watch breaks and history is compacted', async () => {
+    const b = new MemoryBackend();
+    await b.create(pool('keep'));
+    await b.create(pool('change'));
+    await b.create(pool('remove'));
+    const rec = new SyncRecorder();
+    const syncer = new Syncer(b, rec, { retryInitialMs: 10 });
+    syncer.start();
+    await rec.until(() => rec.statuses.includes('in-sync'));
+    b.setDown(true);
+    await rec.until(() => rec.statuses.includes('resync'));
+    b.setDown(false);
+    // Changes the syncer cannot see as events: made, then compacted away, before it relists.
+    const change = await b.get(ippools, 'change');
+    await b.update({ ...change, spec: { cidr: '10.5.0.0/16' } });
+    await b.delete(ippools, 'remove');
+    await b.create(pool('new'));
+    b.compact();
+    await rec.until(() => rec.mirror.size === 3 && rec.mirror.has('IPPool//new'), 10_000, 'resync');
+    syncer.stop();
+    const after = rec.updates
+      .slice(3)
+      .map((u) => `${u.type} ${u.object.metadata.name}`)
+      .sort();
+    assert.deepEqual(after, ['ADDED new', 'DELETED remove', 'MODIFIED change']);
+    assert.deepEqual(rec.mirror.get('IPPool//change')?.spec, { cidr: '10.5.0.0/16' });
+    assert.deepEqual(rec.problems, []);
+  });
+
+  it('waits for an unreachable datastore and syncs when it comes back', async () => {
+    const b = new MemoryBackend();
+    await b.create(pool('p'));
+    b.setDown(true);
+    const rec = new SyncRecorder();
+    const syncer = new Syncer(b, rec, { retryInitialMs: 10, retryMaxMs: 20 });
+    syncer.start();
+    await new Promise((r) => setTimeout(r, 60));
+    assert.ok(!rec.statuses.includes('in-sync'));
+    assert.ok(rec.statuses.every((s) => s === 'wait-for-datastore'));
+    b.setDown(false);
+    await rec.until(() => rec.statuses.includes('in-sync'));
+    syncer.stop();
+    assert.deepEqual([...rec.mirror.keys()], ['IPPool//p']);
+  });
+
+  it('filters by kind', async () => {
+    const b = new MemoryBackend();
+    await b.create(pool('p'));
+    await b.create({ apiVersion: 'projectcalico.org/v3', kind: 'Tier', metadata: { name: 't' }, spec: { order: 100 } });
+    const rec = new SyncRecorder();
+    const syncer = new Syncer(b, rec, { kinds: [kindByAlias('tier')!, kindByAlias('node')!] });
+    syncer.start();
+    await rec.until(() => rec.statuses.includes('in-sync'));
+    await b.create(pool('q', '10.8.0.0/16'));
+    await b.create({ apiVersion: 'projectcalico.org/v3', kind: 'Node', metadata: { name: 'n1' }, spec: {} });
+    await rec.until(() => rec.mirror.size === 2);
+    syncer.stop();
+    assert.deepEqual([...rec.mirror.keys()].sort(), ['Node//n1', 'Tier//t']);
+  });
+});
