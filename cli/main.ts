@@ -1,0 +1,351 @@
+// tabbyctl: calicoctl's resource commands over tabby's datastore (CONTRACT §4).
+// Every failure is one line on stderr and exit code 1; success prints what calicoctl prints.
+import { parseArgs } from 'node:util';
+import {
+  type Backend,
+  isDatastoreError,
+  type KindInfo,
+  kindByAlias,
+  openBackend,
+  type Resource,
+  ResourceClient,
+  resolveKind,
+  type WriteMode,
+} from '../datastore';
+import { parseSelector, validateSelector } from '../policy';
+import { DocumentError, parseDocuments, readSource, type SourceDocument } from './documents';
+import { formatResources, OUTPUT_FORMATS, type OutputFormat } from './output';
+
+export const VERSION = '0.1.0';
+
+class UsageError extends Error {}
+
+const USAGE = `Usage: tabbyctl <command> [options]
+
+Commands:
+  apply|create|replace -f FILE        write the resources in FILE (YAML or JSON, several documents; - for stdin)
+  delete -f FILE | delete KIND NAME   delete resources [-n NS] [--skip-not-exists]
+  get KIND [NAME...]                  [-n NS | -A] [-o ps|wide|yaml|json] [-l|--selector EXPR]
+  label KIND NAME k=v [--overwrite]   set a label;  label KIND NAME k --remove  removes it
+  patch KIND NAME -p|--patch JSON     apply a JSON merge patch
+  version                             print the client version
+
+Datastore options (also from the environment):
+  --datastore-type etcdv3|kubernetes  (DATASTORE_TYPE, default etcdv3)
+  --etcd-endpoints URL[,URL]          (ETCD_ENDPOINTS, default http://127.0.0.1:2379)
+`;
+
+const DATASTORE_OPTIONS = {
+  'datastore-type': { type: 'string' },
+  'etcd-endpoints': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Options = Record<string, string | boolean | undefined>;
+
+function parse(
+  args: string[],
+  extra: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+): { values: Options; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...DATASTORE_OPTIONS, ...extra },
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as Options, positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('. ')[0]!.replace(/\.$/, ''));
+  }
+}
+
+function openClient(values: Options): { client: ResourceClient; backend: Backend } {
+  const type = String(values['datastore-type'] ?? process.env.DATASTORE_TYPE ?? 'etcdv3');
+  if (type !== 'etcdv3' && type !== 'kubernetes') {
+    throw new UsageError(`--datastore-type: must be etcdv3 or kubernetes, got "${type}"`);
+  }
+  const endpoints = String(values['etcd-endpoints'] ?? process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const backend = openBackend({ type, etcdEndpoints: endpoints });
+  return { client: new ResourceClient(backend), backend };
+}
+
+function kindArg(name: string | undefined): KindInfo {
+  if (!name) throw new UsageError('missing resource kind, e.g. "tabbyctl get ippools"');
+  const kind = kindByAlias(name);
+  if (!kind) throw new UsageError(`unknown resource kind "${name}"`);
+  return kind;
+}
+
+function namespaceOf(kind: KindInfo, values: Options): string | undefined {
+  return kind.namespaced ? String(values.namespace ?? 'default') : undefined;
+}
+
+function plural(n: number, kinds: Set<string>): string {
+  return `${n} '${[...kinds].join("', '")}' resource(s)`;
+}
+
+async function writeCommand(verb: WriteMode, args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { filename: { type: 'string', short: 'f' } });
+  if (values.help) return void process.stdout.write(USAGE);
+  if (positionals.length > 0) throw new UsageError(`${verb}: unexpected argument "${positionals[0]}"`);
+  const file = values.filename;
+  if (typeof file !== 'string') throw new UsageError(`${verb}: -f FILE is required`);
+  const docs = parseDocuments(readSource(file), file);
+  if (docs.length === 0) throw new DocumentError(`${file}: no resources found`);
+  for (const d of docs) ensureKnownKind(d, file);
+  const { client, backend } = openClient(values);
+  try {
+    await planOrExplain(client, docs, verb, file);
+    const written = await client.write(
+      docs.map((d) => d.resource),
+      verb,
+    );
+    const pastTense = { apply: 'applied', create: 'created', replace: 'replaced' }[verb];
+    process.stdout.write(`Successfully ${pastTense} ${plural(written.length, new Set(written.map((r) => r.kind)))}\n`);
+  } finally {
+    await backend.close();
+  }
+}
+
+function ensureKnownKind(d: SourceDocument, file: string): void {
+  try {
+    resolveKind(d.resource);
+  } catch (err) {
+    throw new DocumentError(`${file}: document ${d.index}: ${(err as Error).message}`);
+  }
+}
+
+/** Validates every document before any is written, naming the document that fails. */
+async function planOrExplain(client: ResourceClient, docs: SourceDocument[], verb: WriteMode, file: string) {
+  for (let i = 0; i < docs.length; i++) {
+    try {
+      await client.plan(
+        docs.slice(0, i + 1).map((d) => d.resource),
+        verb,
+      );
+    } catch (err) {
+      if (isDatastoreError(err, 'Unavailable')) throw err;
+      throw new DocumentError(`${file}: document ${docs[i]!.index}: ${(err as Error).message}`);
+    }
+  }
+}
+
+async function deleteCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    filename: { type: 'string', short: 'f' },
+    namespace: { type: 'string', short: 'n' },
+    'skip-not-exists': { type: 'boolean' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  let targets: { kind: KindInfo; name: string; namespace: string | undefined }[];
+  if (typeof values.filename === 'string') {
+    if (positionals.length > 0) throw new UsageError(`delete: give either -f FILE or KIND NAME, not both`);
+    const docs = parseDocuments(readSource(values.filename), values.filename);
+    for (const d of docs) ensureKnownKind(d, values.filename);
+    targets = docs.map(({ resource }) => {
+      const kind = resolveKind(resource);
+      return {
+        kind,
+        name: resource.metadata.name,
+        namespace: kind.namespaced ? (resource.metadata.namespace ?? 'default') : undefined,
+      };
+    });
+  } else {
+    const [kindName, ...names] = positionals;
+    const kind = kindArg(kindName);
+    if (names.length === 0) throw new UsageError(`delete: missing the name of the ${kind.kind} to delete`);
+    targets = names.map((name) => ({ kind, name, namespace: namespaceOf(kind, values) }));
+  }
+  const { client, backend } = openClient(values);
+  try {
+    const deleted: Resource[] = [];
+    for (const t of targets) {
+      try {
+        deleted.push(await client.delete(t.kind, t.name, t.namespace));
+      } catch (err) {
+        if (values['skip-not-exists'] && isDatastoreError(err, 'NotFound')) continue;
+        throw err;
+      }
+    }
+    process.stdout.write(`Successfully deleted ${plural(deleted.length, new Set(targets.map((t) => t.kind.kind)))}\n`);
+  } finally {
+    await backend.close();
+  }
+}
+
+async function getCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    namespace: { type: 'string', short: 'n' },
+    'all-namespaces': { type: 'boolean', short: 'A' },
+    output: { type: 'string', short: 'o' },
+    selector: { type: 'string', short: 'l' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  const [kindName, ...names] = positionals;
+  const kind = kindArg(kindName);
+  const format = String(values.output ?? 'ps') as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(format)) {
+    throw new UsageError(`-o: output format must be one of ${OUTPUT_FORMATS.join(', ')}, got "${format}"`);
+  }
+  if (values['all-namespaces'] && values.namespace) throw new UsageError('give either -n NAMESPACE or -A, not both');
+  const allNamespaces = kind.namespaced && values['all-namespaces'] === true;
+  const selector = typeof values.selector === 'string' ? values.selector : undefined;
+  if (selector !== undefined) checkSelector(selector);
+  const { client, backend } = openClient(values);
+  try {
+    let items: Resource[];
+    if (names.length > 0) {
+      items = [];
+      for (const name of names) items.push(await client.get(kind, name, namespaceOf(kind, values)));
+      if (selector !== undefined) {
+        const matches = parseSelector(selector);
+        items = items.filter((r) => matches.evaluate(r.metadata.labels ?? {}));
+      }
+    } else {
+      items = await client.list(kind, {
+        ...(allNamespaces ? {} : kind.namespaced ? { namespace: namespaceOf(kind, values)! } : {}),
+        ...(selector !== undefined ? { labelSelector: selector } : {}),
+      });
+    }
+    process.stdout.write(
+      formatResources(kind, items, format, { single: names.length === 1, withNamespace: allNamespaces }),
+    );
+  } finally {
+    await backend.close();
+  }
+}
+
+function checkSelector(selector: string): void {
+  const problem = validateSelector(selector);
+  if (problem) throw new UsageError(`--selector: ${problem}`);
+}
+
+async function labelCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    namespace: { type: 'string', short: 'n' },
+    overwrite: { type: 'boolean' },
+    remove: { type: 'boolean' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  const [kindName, name, label, ...rest] = positionals;
+  const kind = kindArg(kindName);
+  if (!name || !label || rest.length > 0)
+    throw new UsageError('label: usage: label KIND NAME key=value | label KIND NAME key --remove');
+  const { client, backend } = openClient(values);
+  try {
+    const current = await client.get(kind, name, namespaceOf(kind, values));
+    const labels = { ...(current.metadata.labels ?? {}) };
+    let message: string;
+    if (values.remove) {
+      if (label.includes('=')) throw new UsageError('label: --remove takes a key, not key=value');
+      if (!(label in labels)) throw new UsageError(`label: ${kind.kind} "${name}" has no label "${label}"`);
+      delete labels[label];
+      message = `Successfully removed label ${label} from ${kind.plural} ${name}`;
+    } else {
+      const eq = label.indexOf('=');
+      if (eq <= 0) throw new UsageError(`label: expected key=value, got "${label}"`);
+      const key = label.slice(0, eq);
+      if (key in labels && !values.overwrite) {
+        throw new UsageError(`label: ${kind.kind} "${name}" already has label "${key}": use --overwrite to change it`);
+      }
+      labels[key] = label.slice(eq + 1);
+      message = `Successfully set label ${key} on ${kind.plural} ${name}`;
+    }
+    await client.replace({ ...current, metadata: { ...current.metadata, labels } });
+    process.stdout.write(`${message}\n`);
+  } finally {
+    await backend.close();
+  }
+}
+
+/** RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as object) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+async function patchCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, {
+    namespace: { type: 'string', short: 'n' },
+    patch: { type: 'string', short: 'p' },
+  });
+  if (values.help) return void process.stdout.write(USAGE);
+  const [kindName, name] = positionals;
+  const kind = kindArg(kindName);
+  if (!name) throw new UsageError('patch: missing the resource name');
+  if (typeof values.patch !== 'string') throw new UsageError('patch: --patch JSON is required');
+  let patch: unknown;
+  try {
+    patch = JSON.parse(values.patch);
+  } catch (err) {
+    throw new UsageError(`--patch: invalid JSON: ${(err as Error).message}`);
+  }
+  const { client, backend } = openClient(values);
+  try {
+    const current = await client.get(kind, name, namespaceOf(kind, values));
+    const patched = mergePatch(current, patch) as Resource;
+    // The identity of the object is not patchable.
+    patched.apiVersion = current.apiVersion;
+    patched.kind = current.kind;
+    patched.metadata = { ...patched.metadata, name: current.metadata.name, namespace: current.metadata.namespace };
+    await client.replace(patched);
+    process.stdout.write(`Successfully patched 1 '${kind.kind}' resource\n`);
+  } finally {
+    await backend.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'apply':
+      case 'create':
+      case 'replace':
+        await writeCommand(command, rest);
+        break;
+      case 'delete':
+        await deleteCommand(rest);
+        break;
+      case 'get':
+        await getCommand(rest);
+        break;
+      case 'label':
+        await labelCommand(rest);
+        break;
+      case 'patch':
+        await patchCommand(rest);
+        break;
+      case 'version':
+        process.stdout.write(`Client Version:    v${VERSION}\n`);
+        break;
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(USAGE);
+        break;
+      default:
+        throw new UsageError(`unknown command "${command}" (see tabbyctl --help)`);
+    }
+  } catch (err) {
+    process.stderr.write(`tabbyctl: ${oneLine(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*\n\s*/g, ' ');
+}
