@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import type { Resource } from '../datastore';
 
-export class DocumentError extends Error {}
+export class DocumentError extends Error {
+  override name = 'DocumentError';
+}
 
 export interface SourceDocument {
   /** 1-based position of the document in its file (a List's items share their List's position). */
@@ -29,7 +31,9 @@ export function parseDocuments(text: string, file: string): SourceDocument[] {
     if (syntaxError) {
       const pos = syntaxError.linePos?.[0];
       const where = pos ? `line ${pos.line}, column ${pos.col}` : 'unknown position';
-      throw new DocumentError(`${file}: ${where}: invalid YAML: ${syntaxError.message.split('\n')[0]}`);
+      // The parser appends its own position and a source excerpt; ours comes first, once.
+      const reason = syntaxError.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new DocumentError(`${file}: ${where}: invalid YAML: ${reason}`);
     }
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import {
   type Backend,
+  DocumentRejected,
   isDatastoreError,
   type KindInfo,
   kindByAlias,
@@ -100,13 +101,16 @@ async function writeCommand(verb: WriteMode, args: string[]): Promise<void> {
   for (const d of docs) ensureKnownKind(d, file);
   const { client, backend } = openClient(values);
   try {
-    await planOrExplain(client, docs, verb, file);
     const written = await client.write(
       docs.map((d) => d.resource),
       verb,
     );
     const pastTense = { apply: 'applied', create: 'created', replace: 'replaced' }[verb];
     process.stdout.write(`Successfully ${pastTense} ${plural(written.length, new Set(written.map((r) => r.kind)))}\n`);
+  } catch (err) {
+    if (err instanceof DocumentRejected)
+      throw new DocumentError(`${file}: document ${docs[err.index]!.index}: ${err.message}`);
+    throw err;
   } finally {
     await backend.close();
   }
@@ -117,21 +121,6 @@ function ensureKnownKind(d: SourceDocument, file: string): void {
     resolveKind(d.resource);
   } catch (err) {
     throw new DocumentError(`${file}: document ${d.index}: ${(err as Error).message}`);
-  }
-}
-
-/** Validates every document before any is written, naming the document that fails. */
-async function planOrExplain(client: ResourceClient, docs: SourceDocument[], verb: WriteMode, file: string) {
-  for (let i = 0; i < docs.length; i++) {
-    try {
-      await client.plan(
-        docs.slice(0, i + 1).map((d) => d.resource),
-        verb,
-      );
-    } catch (err) {
-      if (isDatastoreError(err, 'Unavailable')) throw err;
-      throw new DocumentError(`${file}: document ${docs[i]!.index}: ${(err as Error).message}`);
-    }
   }
 }
 

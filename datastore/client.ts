@@ -63,32 +63,42 @@ export class ResourceClient {
   }
 
   /**
-   * Checks documents without writing: throws the first problem (a ValidationError or DatastoreError),
-   * prefixed by nothing — callers that read several documents say which one failed.
+   * Checks documents without writing. The first problem (a ValidationError or DatastoreError) is thrown
+   * as a DocumentRejected that says which document it was.
    */
   async plan(docs: Resource[], mode: WriteMode): Promise<PlannedWrite[]> {
     const planned: PlannedWrite[] = [];
     const siblingsByKind = new Map<KindInfo, Resource[]>();
-    for (const doc of docs) {
-      const kind = resolveKind(doc);
-      const resource = normalize(doc, kind);
-      validateResource(resource);
-      const existing = await this.getIfPresent(kind, resource);
-      const { name, namespace } = resource.metadata;
-      if (mode === 'create' && existing) throw alreadyExists(kind, name, namespace);
-      if (mode === 'replace' && !existing) throw notFound(kind, name, namespace);
-      let siblings = siblingsByKind.get(kind);
-      if (!siblings) {
-        siblings = (await this.backend.list(kind)).items;
-        siblingsByKind.set(kind, siblings);
+    for (const [index, doc] of docs.entries()) {
+      try {
+        planned.push(await this.planOne(doc, mode, siblingsByKind));
+      } catch (err) {
+        // An unreachable store is not the document's fault.
+        if (isDatastoreError(err, 'Unavailable')) throw err;
+        throw new DocumentRejected(index, err as Error);
       }
-      const others = siblings.filter((s) => qualifiedName(s) !== qualifiedName(resource));
-      validateChange(resource, existing ? { existing, siblings: others } : { siblings: others });
-      // Later documents of the same batch are checked against this one as if it were stored.
-      siblingsByKind.set(kind, [...others, resource]);
-      planned.push({ resource, existing });
     }
     return planned;
+  }
+
+  private async planOne(doc: Resource, mode: WriteMode, siblingsByKind: Map<KindInfo, Resource[]>) {
+    const kind = resolveKind(doc);
+    const resource = normalize(doc, kind);
+    validateResource(resource);
+    const existing = await this.getIfPresent(kind, resource);
+    const { name, namespace } = resource.metadata;
+    if (mode === 'create' && existing) throw alreadyExists(kind, name, namespace);
+    if (mode === 'replace' && !existing) throw notFound(kind, name, namespace);
+    let siblings = siblingsByKind.get(kind);
+    if (!siblings) {
+      siblings = (await this.backend.list(kind)).items;
+      siblingsByKind.set(kind, siblings);
+    }
+    const others = siblings.filter((s) => qualifiedName(s) !== qualifiedName(resource));
+    validateChange(resource, existing ? { existing, siblings: others } : { siblings: others });
+    // Later documents of the same batch are checked against this one as if it were stored.
+    siblingsByKind.set(kind, [...others, resource]);
+    return { resource, existing };
   }
 
   private async commit({ resource, existing }: PlannedWrite): Promise<Resource> {
@@ -116,6 +126,17 @@ export class ResourceClient {
       if (isDatastoreError(err, 'NotFound')) return undefined;
       throw err;
     }
+  }
+}
+
+/** A document of a batch failed validation; `index` is its 0-based position, the message is the cause's. */
+export class DocumentRejected extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: Error,
+  ) {
+    super(cause.message);
+    this.name = 'DocumentRejected';
   }
 }
 

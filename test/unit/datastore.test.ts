@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  DocumentRejected,
   etcdKey,
   isDatastoreError,
   kindByAlias,
   MemoryBackend,
   parseEtcdKey,
   type Resource,
+  ResourceClient,
   Syncer,
 } from '../../datastore';
 import { backendContract } from '../support/backend-contract';
@@ -150,5 +152,62 @@ describe('Syncer', () => {
     await rec.until(() => rec.mirror.size === 2);
     syncer.stop();
     assert.deepEqual([...rec.mirror.keys()].sort(), ['Node//n1', 'Tier//t']);
+  });
+});
+
+describe('ResourceClient', () => {
+  const client = () => new ResourceClient(new MemoryBackend());
+
+  it('fills defaults and server metadata on create, keeps them across apply', async () => {
+    const c = client();
+    const created = await c.create(pool('p', '10.1.0.0/16'));
+    assert.equal((created.spec as { blockSize: number }).blockSize, 26);
+    assert.ok(created.metadata.uid && created.metadata.creationTimestamp);
+    const applied = await c.apply({ ...pool('p', '10.1.0.0/16'), metadata: { name: 'p', labels: { a: 'b' } } });
+    assert.equal(applied.metadata.uid, created.metadata.uid);
+    assert.equal(applied.metadata.creationTimestamp, created.metadata.creationTimestamp);
+    assert.deepEqual(applied.metadata.labels, { a: 'b' });
+  });
+
+  it('checks a whole batch first and writes nothing when one document is bad', async () => {
+    const c = client();
+    const docs = [
+      pool('ok', '10.1.0.0/16'),
+      { ...pool('bad', '10.2.0.0/16'), spec: { cidr: '10.2.0.0/16', blockSize: 33 } },
+    ];
+    await assert.rejects(c.write(docs, 'apply'), (e) => {
+      assert.ok(e instanceof DocumentRejected);
+      assert.equal(e.index, 1);
+      assert.equal(e.message, 'IPPool "bad": spec.blockSize: must be between 20 and 32, got 33');
+      return true;
+    });
+    assert.deepEqual(await c.list(ippools), []);
+  });
+
+  it('checks documents of one batch against each other', async () => {
+    const c = client();
+    await assert.rejects(c.write([pool('a', '10.1.0.0/16'), pool('b', '10.1.64.0/18')], 'create'), (e) => {
+      assert.ok(e instanceof DocumentRejected);
+      assert.equal(e.index, 1);
+      assert.match(e.message, /^IPPool "b": spec\.cidr: /);
+      return true;
+    });
+  });
+
+  it('create refuses an existing object, replace a missing one; namespaced kinds default to "default"', async () => {
+    const c = client();
+    await c.create(pool('p'));
+    await assert.rejects(c.create(pool('p')), /IPPool "p" already exists/);
+    await assert.rejects(c.replace(pool('q', '10.9.0.0/16')), /IPPool "q" not found/);
+    const set = await c.create({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'NetworkSet',
+      metadata: { name: 'ns1', labels: { role: 'db' } },
+      spec: { nets: ['198.51.100.0/28'] },
+    });
+    assert.equal(set.metadata.namespace, 'default');
+    const sets = kindByAlias('networksets')!;
+    assert.equal((await c.list(sets, { labelSelector: 'role == "db"' })).length, 1);
+    assert.equal((await c.list(sets, { labelSelector: 'role == "web"' })).length, 0);
   });
 });

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { renderTable } from '../../cli/columns';
+import { DocumentError, parseDocuments } from '../../cli/documents';
+import { mergePatch } from '../../cli/main';
+import { kindByAlias } from '../../datastore';
+
+describe('tabbyctl documents', () => {
+  it('reads several YAML documents, skips empty ones, expands Lists', () => {
+    const docs = parseDocuments(
+      `---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: a}
+---
+---
+apiVersion: projectcalico.org/v3
+kind: TierList
+items:
+- {apiVersion: projectcalico.org/v3, kind: Tier, metadata: {name: b}}
+- {apiVersion: projectcalico.org/v3, kind: Tier, metadata: {name: c}}
+`,
+      'f.yaml',
+    );
+    assert.deepEqual(
+      docs.map((d) => `${d.index}:${d.resource.metadata.name}`),
+      ['1:a', '2:b', '2:c'],
+    );
+  });
+
+  it('reads JSON', () => {
+    const docs = parseDocuments(
+      '{"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":{"name":"j"}}',
+      'f.json',
+    );
+    assert.equal(docs[0]?.resource.metadata.name, 'j');
+  });
+
+  it('names the line of a syntax error and the document of a shape error', () => {
+    assert.throws(
+      () => parseDocuments('kind: Tier\nmetadata:\n  name: [x\n', 'f.yaml'),
+      /^DocumentError: f\.yaml: line 4, column 1: invalid YAML: [^\n]*\]$/,
+    );
+    assert.throws(
+      () => parseDocuments('kind: Tier\nmetadata: {name: a}\n---\n- just\n- a list\n', 'f.yaml'),
+      (e) => e instanceof DocumentError && /f\.yaml: document 2: not a resource/.test(e.message),
+    );
+    assert.throws(
+      () => parseDocuments('kind: Tier\nmetadata: {}\n', 'f.yaml'),
+      /document 1: Tier: metadata\.name: required/,
+    );
+  });
+});
+
+describe('tabbyctl patch', () => {
+  it('merges as RFC 7386 says', () => {
+    assert.deepEqual(mergePatch({ a: 'b', c: { d: 'e', f: 'g' } }, { a: 'z', c: { f: null } }), {
+      a: 'z',
+      c: { d: 'e' },
+    });
+    assert.deepEqual(mergePatch({ a: [1, 2] }, { a: [3] }), { a: [3] });
+    assert.deepEqual(mergePatch({ a: 'b' }, { b: { c: 1 } }), { a: 'b', b: { c: 1 } });
+  });
+});
+
+describe('tabbyctl tables', () => {
+  it("prints calicoctl's columns, false for absent booleans, NAMESPACE first with -A", () => {
+    const pools = kindByAlias('ippool')!;
+    const table = renderTable(
+      pools,
+      [
+        {
+          apiVersion: 'projectcalico.org/v3',
+          kind: 'IPPool',
+          metadata: { name: 'p' },
+          spec: { cidr: '10.0.0.0/16', nodeSelector: 'all()' },
+        },
+      ],
+      true,
+      false,
+    );
+    assert.deepEqual(table.split('\n')[1]!.split(/\s+/), [
+      'p',
+      '10.0.0.0/16',
+      'false',
+      'Never',
+      'Never',
+      'false',
+      'false',
+      'all()',
+    ]);
+    const weps = kindByAlias('wep')!;
+    const wepTable = renderTable(
+      weps,
+      [
+        {
+          apiVersion: 'projectcalico.org/v3',
+          kind: 'WorkloadEndpoint',
+          metadata: { name: 'w', namespace: 'x' },
+          spec: { pod: 'a', node: 'n1', ipNetworks: ['10.0.0.1/32'], interfaceName: 'cali1' },
+        },
+      ],
+      false,
+      true,
+    );
+    assert.deepEqual(
+      wepTable.split('\n').map((l) => l.split(/\s+/)),
+      [['NAMESPACE', 'WORKLOAD', 'NODE', 'NETWORKS', 'INTERFACE'], ['x', 'a', 'n1', '10.0.0.1/32', 'cali1'], ['']],
+    );
+  });
+});
