@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   iputils-ping tcpdump iperf3      # reachability, wire captures, throughput
   containernetworking-plugins      # the reference CNI plugins (bridge, host-local, portmap, bandwidth)
   procps psmisc kmod               # sysctl, fuser, modprobe used by the harness
+  g++ make python3                 # node-gyp builds the native addon (TCP-MD5, GTSM)
 )
 
 missing=()

@@ -1,0 +1,16 @@
+// tabby_native: what Node's own modules cannot do for tabby. One source file per concern; each registers its
+// functions on the exports here.
+#include <napi.h>
+
+#include "tcp.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tabby::RegisterTcp(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tabby_native, Init)
