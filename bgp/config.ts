@@ -1,7 +1,7 @@
 // tabby-bgp's configuration file (CONTRACT §8), read and checked with errors that name the file and field.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { parseCidr } from '../datastore/model/net';
+import { parseIpv4Prefix } from './packet';
 import { AFI_IPV4, SAFI_UNICAST } from './packet/types';
 import { PEER_DEFAULTS, type PeerConfig } from './session';
 
@@ -118,9 +118,15 @@ export function parseSpeakerConfig(text: string, file: string): SpeakerConfig {
   if (!/^(main|local|default|\d+)$/.test(table))
     kernel.fail('table', `must be main, local, default or a number, got "${table}"`);
   const originate = top.list('originate').map((v, i) => {
-    if (typeof v !== 'string' || parseCidr(v)?.version !== 4)
-      top.fail(`originate[${i}]`, `must be an IPv4 CIDR, got ${JSON.stringify(v)}`);
-    return v as string;
+    try {
+      if (typeof v === 'string') {
+        parseIpv4Prefix(v);
+        return v;
+      }
+    } catch {
+      // reported below
+    }
+    return top.fail(`originate[${i}]`, `must be an IPv4 CIDR without host bits, got ${JSON.stringify(v)}`);
   });
   const seen = new Set<string>();
   const peers = top.list('peers').map((p, i) => {
