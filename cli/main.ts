@@ -15,6 +15,7 @@ import {
 } from '../datastore';
 import { parseSelector, validateSelector } from '../policy';
 import { DocumentError, parseDocuments, readSource, type SourceDocument } from './documents';
+import { nodeStatus } from './node-status';
 import { formatResources, OUTPUT_FORMATS, type OutputFormat } from './output';
 
 export const VERSION = '0.1.0';
@@ -29,6 +30,7 @@ Commands:
   get KIND [NAME...]                  [-n NS | -A] [-o ps|wide|yaml|json] [-l|--selector EXPR]
   label KIND NAME k=v [--overwrite]   set a label;  label KIND NAME k --remove  removes it
   patch KIND NAME -p|--patch JSON     apply a JSON merge patch
+  node status [--run-dir DIR]         BGP sessions of the node whose run dir is DIR (TABBY_RUN_DIR, /var/run/tabby)
   version                             print the client version
 
 Datastore options (also from the environment):
@@ -295,6 +297,15 @@ async function patchCommand(args: string[]): Promise<void> {
   }
 }
 
+async function nodeCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'status') throw new UsageError(`node: unknown subcommand "${sub ?? ''}" (try: node status)`);
+  const { values } = parse(rest, { 'run-dir': { type: 'string' } });
+  if (values.help) return void process.stdout.write(USAGE);
+  const runDir = String(values['run-dir'] ?? process.env.TABBY_RUN_DIR ?? '/var/run/tabby');
+  process.stdout.write(await nodeStatus(runDir));
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
@@ -315,6 +326,9 @@ export async function main(argv: string[]): Promise<void> {
         break;
       case 'patch':
         await patchCommand(rest);
+        break;
+      case 'node':
+        await nodeCommand(rest);
         break;
       case 'version':
         process.stdout.write(`Client Version:    v${VERSION}\n`);

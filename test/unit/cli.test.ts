@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { renderTable } from '../../cli/columns';
 import { DocumentError, parseDocuments } from '../../cli/documents';
 import { mergePatch } from '../../cli/main';
+import { renderNodeStatus } from '../../cli/node-status';
 import { kindByAlias } from '../../datastore';
 
 describe('tabbyctl documents', () => {
@@ -107,5 +108,40 @@ describe('tabbyctl tables', () => {
       wepTable.split('\n').map((l) => l.split(/\s+/)),
       [['NAMESPACE', 'WORKLOAD', 'NODE', 'NETWORKS', 'INTERFACE'], ['x', 'a', 'n1', '10.0.0.1/32', 'cali1'], ['']],
     );
+  });
+});
+
+describe('tabbyctl node status', () => {
+  it("prints Calico's table from a status object", () => {
+    const out = renderNodeStatus({
+      node: 'n1',
+      bgp: {
+        peers: [
+          {
+            address: '192.0.2.12',
+            type: 'node-to-node mesh',
+            state: 'Established',
+            since: new Date().toISOString(),
+            info: 'Established',
+          },
+          {
+            address: '192.0.2.1',
+            type: 'global',
+            state: 'Active',
+            since: '2020-01-02T03:04:05Z',
+            info: 'Connect: connection refused',
+          },
+        ],
+      },
+    });
+    const lines = out.split('\n');
+    assert.equal(lines[0], 'Calico process is running.');
+    assert.match(out, /\| PEER ADDRESS \|\s+PEER TYPE\s+\| STATE \|\s+SINCE\s+\|\s+INFO\s+\|/);
+    assert.match(out, /\| 192\.0\.2\.12 {3}\| node-to-node mesh \| up {4}\| \d\d:\d\d:\d\d {3}\| Established/);
+    assert.match(
+      out,
+      /\| 192\.0\.2\.1 {4}\| global {12}\| start \| 2020-01-02 \| Active Connect: connection refused \|/,
+    );
+    assert.match(out, /IPv6 BGP status\nNo IPv6 peers found\./);
   });
 });
