@@ -14,7 +14,7 @@ import {
   isEndOfRib,
   parseIpv4Prefix,
 } from './packet';
-import { AFI_IPV4, type Ipv4PrefixKey, SAFI_UNICAST } from './packet/types';
+import { AFI_IPV4, type Ipv4PrefixKey, type PathAttributes, SAFI_UNICAST } from './packet/types';
 import { IPV4_UNICAST, Rib } from './rib';
 import { BgpListener, BgpSession, type CloseReason, type Negotiated, type SessionState } from './session';
 
@@ -293,25 +293,36 @@ export class BgpSpeaker {
 
   private receiveUpdate(entry: PeerEntry, decoded: DecodedUpdate): void {
     const { update } = decoded;
-    if (decoded.problems.length > 0) this.log(`peer ${entry.config.name}: ${decoded.problems.join('; ')}`);
+    const problems = [...decoded.problems];
+    const mp = ipv4MultiprotocolRoutes(update.attributes, problems);
+    if (problems.length > 0) this.log(`peer ${entry.config.name}: ${problems.join('; ')}`);
     if (decoded.action === 'treat-as-withdraw') {
-      // RFC 7606 §2: the UPDATE's routes are withdrawn, the session stays.
-      this.rib.withdraw(entry.id, [...update.withdrawn, ...update.nlri]);
-    } else {
-      const eor = isEndOfRib(update);
-      if (eor) {
-        if (eor.afi === AFI_IPV4 && eor.safi === SAFI_UNICAST) this.peerEndOfRib(entry);
-        return;
-      }
-      if (update.withdrawn.length > 0) this.rib.withdraw(entry.id, update.withdrawn);
-      if (update.nlri.length > 0) {
-        const attrs = this.rib.attrSets.intern(
-          update.rawAttributes,
-          update.attributes,
-          entry.session.codecContext().fourOctetAs,
-        );
-        this.rib.update(entry.id, attrs, update.nlri);
-      }
+      // RFC 7606 §2: every route the UPDATE carries is withdrawn, whatever its encoding; the session stays.
+      this.rib.withdraw(entry.id, [...update.withdrawn, ...update.nlri, ...mp.withdrawn, ...mp.announced]);
+      this.changed();
+      return;
+    }
+    const eor = isEndOfRib(update);
+    if (eor) {
+      if (eor.afi === AFI_IPV4 && eor.safi === SAFI_UNICAST) this.peerEndOfRib(entry);
+      return;
+    }
+    const withdrawn = mp.withdrawn.length > 0 ? [...update.withdrawn, ...mp.withdrawn] : update.withdrawn;
+    if (withdrawn.length > 0) this.rib.withdraw(entry.id, withdrawn);
+    const fourOctetAs = entry.session.codecContext().fourOctetAs;
+    if (update.nlri.length > 0) {
+      this.rib.update(
+        entry.id,
+        this.rib.attrSets.intern(update.rawAttributes, update.attributes, fourOctetAs),
+        update.nlri,
+      );
+    }
+    if (mp.announced.length > 0 && mp.nextHop) {
+      // Interned by content without the MP attributes, so that routes sent either way share one set.
+      const { mpReach: _reach, mpUnreach: _unreach, ...rest } = update.attributes;
+      const attributes = { ...rest, nextHop: mp.nextHop };
+      const raw = encodeAttributes(attributes, { fourOctetAs: true, ibgp: entry.session.codecContext().ibgp });
+      this.rib.update(entry.id, this.rib.attrSets.intern(raw, attributes, true), mp.announced);
     }
     this.changed();
   }
@@ -368,3 +379,27 @@ export class BgpSpeaker {
 function sessionLocalAddress(session: BgpSession, config: SpeakerPeerConfig): string {
   return session.localAddress ?? config.localAddress ?? '0.0.0.0';
 }
+
+/**
+ * IPv4 unicast routes carried in MP_REACH_NLRI / MP_UNREACH_NLRI (RFC 4760) rather than in the classic fields.
+ * A next hop that is not IPv4 (RFC 8950 extended next hop) is not supported: those routes are left out, said why.
+ */
+function ipv4MultiprotocolRoutes(
+  attributes: PathAttributes,
+  problems: string[],
+): { announced: Ipv4PrefixKey[]; withdrawn: Ipv4PrefixKey[]; nextHop: string | undefined } {
+  const isIpv4Unicast = (m: { afi: number; safi: number } | undefined) =>
+    m?.afi === AFI_IPV4 && m.safi === SAFI_UNICAST;
+  const reach = isIpv4Unicast(attributes.mpReach) ? attributes.mpReach : undefined;
+  const unreach = isIpv4Unicast(attributes.mpUnreach) ? attributes.mpUnreach : undefined;
+  const withdrawn = (unreach?.withdrawn ?? []).map((p) => parseIpv4Prefix(p));
+  let announced = (reach?.nlri ?? []).map((p) => parseIpv4Prefix(p));
+  const nextHop = reach?.nextHops.find((h) => IPV4_ADDRESS.test(h));
+  if (announced.length > 0 && !nextHop) {
+    problems.push(`MP_REACH_NLRI with next hop ${reach?.nextHops.join(',')} for IPv4 routes: not supported, ignored`);
+    announced = [];
+  }
+  return { announced, withdrawn, nextHop };
+}
+
+const IPV4_ADDRESS = /^\d{1,3}(\.\d{1,3}){3}$/;

@@ -227,8 +227,8 @@ export class BgpSession {
   private updateStateFromConnections(): void {
     if (this.established) return;
     const states = [...this.connections].map((c) => c.state);
-    if (states.includes('OpenConfirm')) this.setState('OpenConfirm', this.info);
-    else if (states.includes('OpenSent')) this.setState('OpenSent', this.info);
+    if (states.includes('OpenConfirm')) this.setState('OpenConfirm', "OpenConfirm: waiting for the peer's KEEPALIVE");
+    else if (states.includes('OpenSent')) this.setState('OpenSent', "OpenSent: waiting for the peer's OPEN");
   }
 
   private setState(state: SessionState, info: string): void {
