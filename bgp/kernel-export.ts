@@ -5,6 +5,13 @@ import { formatIpv4Prefix, parseIpv4Prefix } from './packet';
 import type { Ipv4PrefixKey } from './packet/types';
 import type { BestPathChanges, Path } from './rib';
 
+/**
+ * BIRD's default kernel metric. A learned route never replaces a route of the same prefix that the kernel or an
+ * operator put there with the usual metric 0 (say, the connected subnet a peer also announces): both exist and
+ * the lower metric wins.
+ */
+export const BGP_ROUTE_METRIC = 32;
+
 export interface KernelExportOptions {
   table: number | 'main';
   /** Program another network namespace (tests). */
@@ -62,7 +69,7 @@ export class KernelExport {
         this.deferredDeletes.delete(prefix);
         // The kernel resolves the next hop's device; a next hop it cannot reach fails that route alone at apply.
         try {
-          this.routes.set({ dst: formatIpv4Prefix(prefix), via });
+          this.routes.set({ dst: formatIpv4Prefix(prefix), via, metric: BGP_ROUTE_METRIC });
         } catch (err) {
           this.options.onError?.(`kernel route ${formatIpv4Prefix(prefix)}: ${(err as Error).message}`);
         }

@@ -48,7 +48,12 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       );
       assert.match(kernel, /^10\.66\.0\.0\/24 via 192\.0\.2\.1 dev eth0/m);
       const peer = await tabby.peer('192.0.2.1');
-      assert.equal(peer?.prefixesReceived, 1);
+      // BIRD also announces its connected 192.0.2.0/24: installed with BIRD's metric 32, it must not replace the
+      // connected route (metric 0) the session itself runs over.
+      assert.equal(peer?.prefixesReceived, 2);
+      const underlay = (await topo.exec('tabby', 'ip', ['-4', 'route', 'show', '192.0.2.0/24'])).stdout;
+      assert.match(underlay, /^192\.0\.2\.0\/24 dev eth0 proto kernel scope link/m, underlay);
+      assert.match(underlay, /^192\.0\.2\.0\/24 via 192\.0\.2\.1 dev eth0 proto bgp metric 32/m, underlay);
       assert.equal(peer?.prefixesAdvertised, 1);
     } finally {
       await tabby.process.stop();
@@ -192,6 +197,51 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
     } finally {
       watching = false;
       await tabby.process.stop();
+      await bird.process.stop();
+    }
+  });
+
+  it('client of a BIRD route reflector: routes from another client arrive with their next hop', async () => {
+    const bird = await Bird.start(topo, 'bird', {
+      routerId: '192.0.2.1',
+      asNumber: 64512,
+      clusterId: '224.0.0.2',
+      peers: [
+        { name: 'tabby', address: '192.0.2.11', asNumber: 64512, rrClient: true },
+        { name: 'gobgp', address: '192.0.2.2', asNumber: 64512, rrClient: true },
+      ],
+    });
+    const gobgp = await GoBgp.start(topo, 'gobgp', {
+      routerId: '192.0.2.2',
+      asNumber: 64512,
+      peers: [{ address: '192.0.2.1', asNumber: 64512 }],
+    });
+    const tabby = await TabbyBgp.start(topo, 'tabby', {
+      asNumber: 64512,
+      routerId: '192.0.2.11',
+      listen: { address: '192.0.2.11', port: 179 },
+      peers: [{ address: '192.0.2.1', asNumber: 64512, connectRetryTime: 1 }],
+      originate: ['10.65.5.0/26'],
+      kernel: { export: true, table: 'main' },
+    });
+    try {
+      await gobgp.gobgp('global', 'rib', 'add', '10.73.0.0/24', 'nexthop', '192.0.2.2');
+      await waitFor(
+        async () => (await tabby.kernelRoutes()).includes('10.73.0.0/24'),
+        'tabby gets 10.73.0.0/24',
+        20_000,
+      );
+      assert.match(await tabby.kernelRoutes(), /^10\.73\.0\.0\/24 via 192\.0\.2\.2 dev eth0/m);
+      const rib = await waitFor(async () => {
+        const r = await gobgp.ribJson();
+        return r['10.65.5.0/26'] ? r : undefined;
+      }, "GoBGP gets tabby's 10.65.5.0/26 reflected");
+      const attrs = rib['10.65.5.0/26']![0]!.attrs;
+      assert.equal(attrs.find((a) => a.type === 3)?.nexthop, '192.0.2.11');
+      assert.equal(attrs.find((a) => a.type === 9)?.value, '192.0.2.11', `ORIGINATOR_ID: ${JSON.stringify(attrs)}`);
+    } finally {
+      await tabby.process.stop();
+      await gobgp.process.stop();
       await bird.process.stop();
     }
   });

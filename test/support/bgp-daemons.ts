@@ -64,6 +64,8 @@ export class Bird {
       conf,
       `router id ${o.routerId};
 protocol device {}
+# iBGP next hops resolve through the directly connected underlay.
+protocol direct { ipv4; }
 ${o.kernelExport ? 'protocol kernel { ipv4 { export all; }; learn; }' : ''}
 protocol static { ipv4;
 ${statics}
