@@ -1,5 +1,7 @@
 // Prefixes on the wire (RFC 4271 §4.3: a length byte and just enough address bytes) and as text.
 // The IPv4 NLRI paths are the hot loops of the speaker: plain byte arithmetic, one number per prefix, nothing else.
+
+import { formatIpv6Groups } from '../../datastore/model/net';
 import { AFI_IPV4, AFI_IPV6, type Ipv4PrefixKey, ipv4PrefixKey } from './types';
 
 /** Network mask for each prefix length 0..32, as uint32 numbers. */
@@ -95,24 +97,7 @@ export function parseIpv4Prefix(text: string): Ipv4PrefixKey {
 export function formatIpv6(bytes: Uint8Array, offset: number): string {
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((bytes[offset + 2 * i] << 8) | bytes[offset + 2 * i + 1]);
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16));
-  if (bestStart < 0) return hex(0, 8).join(':');
-  return `${hex(0, bestStart).join(':')}::${hex(bestStart + bestLength, 8).join(':')}`;
+  return formatIpv6Groups(groups);
 }
 
 /** IPv6 text (with "::" and an embedded dotted quad allowed) to 16 bytes, or undefined. */

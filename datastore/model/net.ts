@@ -200,6 +200,11 @@ export function formatIp(ip: IpAddress): string {
   }
   const groups: number[] = [];
   for (let shift = 112n; shift >= 0n; shift -= 16n) groups.push(Number((ip.address >> shift) & 0xffffn));
+  return formatIpv6Groups(groups);
+}
+
+/** RFC 5952 text of eight 16-bit groups: lower case, the longest run of two or more zero groups as "::". */
+export function formatIpv6Groups(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {

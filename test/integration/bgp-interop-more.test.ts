@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Topology } from '../harness';
-import { ExaBgp, Frr, TabbyBgp } from '../support/bgp-daemons';
+import { ExaBgp, Frr, TABBY_AT_11, TabbyBgp } from '../support/bgp-daemons';
 import { waitFor } from '../support/wait';
 
 const isRoot = process.getuid?.() === 0;
@@ -30,9 +30,7 @@ describe('BGP interop with FRR and ExaBGP', { skip: isRoot ? false : 'needs root
       networks: ['10.70.0.0/24'],
     });
     const tabby = await TabbyBgp.start(topo, 'tabby', {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
-      listen: { address: '192.0.2.11', port: 179 },
+      ...TABBY_AT_11,
       peers: [{ address: '192.0.2.3', asNumber: 65003, connectRetryTime: 1 }],
       originate: ['10.65.3.0/26'],
       kernel: { export: true, table: 'main' },
@@ -84,9 +82,7 @@ describe('BGP interop with FRR and ExaBGP', { skip: isRoot ? false : 'needs root
       peers: [{ address: '192.0.2.11', asNumber: 64512 }],
     });
     const tabby = await TabbyBgp.start(topo, 'tabby', {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
-      listen: { address: '192.0.2.11', port: 179 },
+      ...TABBY_AT_11,
       // ExaBGP only connects out.
       peers: [{ address: '192.0.2.4', asNumber: 65004, passive: true }],
       kernel: { export: true, table: 'main' },

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Topology } from '../harness';
-import { Bird, GoBgp, TabbyBgp } from '../support/bgp-daemons';
+import { Bird, GoBgp, TABBY_AT_11, TabbyBgp } from '../support/bgp-daemons';
 import { waitFor } from '../support/wait';
 
 const isRoot = process.getuid?.() === 0;
@@ -29,9 +29,7 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       peers: [{ name: 'tabby', address: '192.0.2.11', asNumber: 64512, password: 's3cret' }],
     });
     const tabby = await TabbyBgp.start(topo, 'tabby', {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
-      listen: { address: '192.0.2.11', port: 179 },
+      ...TABBY_AT_11,
       peers: [{ address: '192.0.2.1', asNumber: 65000, password: 's3cret', connectRetryTime: 1 }],
       originate: ['10.65.1.0/26'],
       kernel: { export: true, table: 'main' },
@@ -68,9 +66,7 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       peers: [{ address: '192.0.2.11', asNumber: 64512 }],
     });
     const tabby = await TabbyBgp.start(topo, 'tabby', {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
-      listen: { address: '192.0.2.11', port: 179 },
+      ...TABBY_AT_11,
       peers: [{ address: '192.0.2.2', asNumber: 64512, connectRetryTime: 1 }],
       originate: ['10.65.2.0/26'],
       kernel: { export: true, table: 'main' },
@@ -111,10 +107,8 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       peers: [{ address: '192.0.2.11', asNumber: 64512 }],
     });
     const tabby = await TabbyBgp.start(topo, 'tabby', {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
+      ...TABBY_AT_11,
       routeReflectorClusterId: '224.0.0.1',
-      listen: { address: '192.0.2.11', port: 179 },
       peers: [
         { address: '192.0.2.1', asNumber: 64512, routeReflectorClient: true, connectRetryTime: 1 },
         { address: '192.0.2.2', asNumber: 64512, routeReflectorClient: true, connectRetryTime: 1 },
@@ -157,9 +151,7 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       peers: [{ name: 'tabby', address: '192.0.2.11', asNumber: 64512 }],
     });
     const config = {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
-      listen: { address: '192.0.2.11', port: 179 },
+      ...TABBY_AT_11,
       peers: [{ address: '192.0.2.1', asNumber: 65000, connectRetryTime: 1 }],
       originate: ['10.65.1.0/26'],
       kernel: { export: true, table: 'main' },
@@ -217,9 +209,7 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       peers: [{ address: '192.0.2.1', asNumber: 64512 }],
     });
     const tabby = await TabbyBgp.start(topo, 'tabby', {
-      asNumber: 64512,
-      routerId: '192.0.2.11',
-      listen: { address: '192.0.2.11', port: 179 },
+      ...TABBY_AT_11,
       peers: [{ address: '192.0.2.1', asNumber: 64512, connectRetryTime: 1 }],
       originate: ['10.65.5.0/26'],
       kernel: { export: true, table: 'main' },

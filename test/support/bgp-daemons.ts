@@ -433,3 +433,10 @@ export class TabbyBgp {
     return (await this.topo.exec(this.node, 'ip', ['-4', 'route', 'show', 'proto', 'bgp'])).stdout;
   }
 }
+
+/** The tabby-bgp speaker of the interop tests: node `tabby` at 192.0.2.11, AS 64512, listening on its address. */
+export const TABBY_AT_11 = {
+  asNumber: 64512,
+  routerId: '192.0.2.11',
+  listen: { address: '192.0.2.11', port: 179 },
+} as const;
