@@ -76,6 +76,13 @@ const KNOWN_ATTRIBUTES: readonly ({ name: string; flags: number } | undefined)[]
   [AttributeType.LargeCommunities, { name: 'LARGE_COMMUNITIES', flags: OPTIONAL_TRANSITIVE }],
 ]);
 
+/** Attributes that only iBGP carries; from an external peer they are discarded (RFC 7606 §7.5, §7.9, §7.10). */
+const IBGP_ONLY_ATTRIBUTES: ReadonlySet<number> = new Set([
+  AttributeType.LocalPref,
+  AttributeType.OriginatorId,
+  AttributeType.ClusterList,
+]);
+
 function tableByType<T>(entries: [number, T][]): (T | undefined)[] {
   const table = new Array<T | undefined>(256).fill(undefined);
   for (const [type, value] of entries) table[type] = value;
@@ -219,8 +226,8 @@ export function decodeAttributes(
       else state.attributes.unknown = [unknown];
       continue;
     }
-    if (type === AttributeType.LocalPref && !ctx.ibgp) {
-      discardAttribute(state, 'LOCAL_PREF from an external peer'); // RFC 7606 §7.5
+    if (!ctx.ibgp && IBGP_ONLY_ATTRIBUTES.has(type)) {
+      discardAttribute(state, `${known.name} from an external peer`); // RFC 7606 §7.5, §7.9, §7.10
       continue;
     }
     if (((flags ^ known.flags) & OPTIONAL_TRANSITIVE) !== 0) {

@@ -736,6 +736,20 @@ const RFC7606_CASES: Rfc7606Case[] = [
     problem: /CLUSTER_LIST/,
   },
   {
+    name: 'ORIGINATOR_ID from an external peer is discarded (§7.9)',
+    message: withAttributes(attr(0x80, 9, [192, 0, 2, 1])),
+    expect: 'accept',
+    problem: /ORIGINATOR_ID from an external peer \(attribute discarded\)/,
+    check: (a) => assert.equal(a.originatorId, undefined),
+  },
+  {
+    name: 'CLUSTER_LIST from an external peer is discarded (§7.10)',
+    message: withAttributes(attr(0x80, 10, [224, 0, 0, 1])),
+    expect: 'accept',
+    problem: /CLUSTER_LIST from an external peer \(attribute discarded\)/,
+    check: (a) => assert.equal(a.clusterList, undefined),
+  },
+  {
     name: 'EXTENDED_COMMUNITIES of length 12 (§7.14)',
     message: withAttributes(attr(0xc0, 16, new Array(12).fill(1))),
     expect: 'treat-as-withdraw',
