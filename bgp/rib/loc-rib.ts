@@ -50,6 +50,11 @@ export class LocRib<K> {
     return entry === undefined ? undefined : this.candidatesOf(entry).find((path) => path.peer === peer);
   }
 
+  /** Shrinks the prefix table after removals (a peer's routes gone); the RIB calls it between batches. */
+  compact(): void {
+    this.table.compact();
+  }
+
   forEachBest(visit: (best: Path, prefix: K) => void): void {
     this.table.forEach((entry, prefix) => {
       visit(this.bestOf(entry), prefix);

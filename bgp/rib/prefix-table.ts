@@ -16,6 +16,8 @@ export interface PrefixIndex<K> {
   /** Removes the entry and returns its value. */
   delete(prefix: K): number | undefined;
   forEach(visit: (value: number, prefix: K) => void): void;
+  /** Gives back memory after removals; called between batches, never during a walk. */
+  compact(): void;
 }
 
 /** An append-only sequence of prefixes. */
@@ -112,9 +114,15 @@ export class Ipv4PrefixTable implements PrefixIndex<Ipv4PrefixKey> {
     }
     slots[2 * hole] = EMPTY;
     this.size--;
-    const capacity = mask + 1;
-    if (this.size * 8 < capacity && capacity > MIN_CAPACITY) this.resize(capacity / 2);
+    // No shrinking here: a bulk removal (a peer's whole table) deletes in slot order, and halving the table in the
+    // middle of that packs the survivors into one long probe run that every later delete walks (quadratic).
     return removed;
+  }
+
+  compact(): void {
+    const capacity = this.mask + 1;
+    if (this.size * 8 >= capacity || capacity <= MIN_CAPACITY) return;
+    this.resize(Math.max(MIN_CAPACITY, 2 ** Math.ceil(Math.log2(this.size * 2 + 1))));
   }
 
   forEach(visit: (value: number, prefix: Ipv4PrefixKey) => void): void {

@@ -148,19 +148,19 @@ export class Rib<K> implements BestPathSink<K> {
     }
     if (how.gracefulRestart) state.ribIn.markStale();
     else state.ribIn.clear();
-    this.flush();
+    this.settle();
   }
 
   /** The peer announced the prefixes with this attribute set (from attrSets.intern). */
   update(peerId: number, attrs: AttrSet, nlri: readonly K[]): void {
     this.state(peerId).ribIn.update(attrs, nlri);
     this.attrSets.dropIfUnused(attrs);
-    this.flush();
+    this.settle();
   }
 
   withdraw(peerId: number, prefixes: readonly K[]): void {
     this.state(peerId).ribIn.withdraw(prefixes);
-    this.flush();
+    this.settle();
   }
 
   markStale(peerId: number): void {
@@ -170,14 +170,14 @@ export class Rib<K> implements BestPathSink<K> {
   /** Removes the peer's routes still stale (End-of-RIB, or restart timer expired); returns how many. */
   sweepStale(peerId: number): number {
     const swept = this.state(peerId).ribIn.sweepStale();
-    this.flush();
+    this.settle();
     return swept;
   }
 
   /** Removes every route the peer announced; the peer stays configured. */
   dropPeer(peerId: number): void {
     this.state(peerId).ribIn.clear();
-    this.flush();
+    this.settle();
   }
 
   /**
@@ -191,12 +191,12 @@ export class Rib<K> implements BestPathSink<K> {
     const attrs = this.attrSets.intern(raw, attributes, true);
     this.originated.update(attrs, prefixes);
     this.attrSets.dropIfUnused(attrs);
-    this.flush();
+    this.settle();
   }
 
   withdrawOriginated(prefixes: readonly K[]): void {
     this.originated.withdraw(prefixes);
-    this.flush();
+    this.settle();
   }
 
   /** The peer asked for everything again (route refresh, RFC 2918). */
@@ -226,6 +226,12 @@ export class Rib<K> implements BestPathSink<K> {
   bestPathChanged(prefix: K, oldBest: Path | undefined, newBest: Path | undefined): void {
     this.batch.push(prefix, oldBest, newBest);
     if (this.batch.length >= BATCH_LIMIT) this.flush();
+  }
+
+  /** The end of a public change: what changed goes out, and the Loc-RIB gives back memory it no longer needs. */
+  private settle(): void {
+    this.flush();
+    this.locRib.compact();
   }
 
   private flush(): void {
