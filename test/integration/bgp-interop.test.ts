@@ -235,4 +235,41 @@ describe('BGP interop', { skip: isRoot ? false : 'needs root: network namespaces
       await bird.process.stop();
     }
   });
+
+  it('graceful restart helper: BIRD crashes and comes back; tabby keeps its routes, then sweeps the one not resent', async () => {
+    const birdConfig = {
+      routerId: '192.0.2.1',
+      asNumber: 65000,
+      staticRoutes: ['10.66.0.0/24', '10.66.1.0/24'],
+      peers: [{ name: 'tabby', address: '192.0.2.11', asNumber: 64512 }],
+    };
+    let bird = await Bird.start(topo, 'bird', birdConfig);
+    const tabby = await TabbyBgp.start(topo, 'tabby', {
+      ...TABBY_AT_11,
+      peers: [{ address: '192.0.2.1', asNumber: 65000, connectRetryTime: 1 }],
+      kernel: { export: true, table: 'main' },
+    });
+    try {
+      await waitFor(async () => (await tabby.kernelRoutes()).includes('10.66.1.0/24'), 'kernel routes from BIRD');
+      // A crash: no NOTIFICATION, so the routes stay, stale, for BIRD's restart time.
+      process.kill(bird.process.pid, 'SIGKILL');
+      await bird.process.exited;
+      await waitFor(
+        async () => (await tabby.peer('192.0.2.1'))?.state !== 'Established',
+        'tabby sees the session gone',
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+      const during = await tabby.kernelRoutes();
+      assert.match(during, /^10\.66\.0\.0\/24 via 192\.0\.2\.1/m, 'kept while BIRD is down');
+      assert.match(during, /^10\.66\.1\.0\/24 via 192\.0\.2\.1/m, 'kept while BIRD is down');
+      // BIRD comes back in recovery mode without 10.66.1.0/24: after its End-of-RIB that route is swept.
+      bird = await Bird.start(topo, 'bird', { ...birdConfig, staticRoutes: ['10.66.0.0/24'], recovery: true });
+      await waitFor(async () => (await tabby.peer('192.0.2.1'))?.state === 'Established', 'session back', 20_000);
+      await waitFor(async () => !(await tabby.kernelRoutes()).includes('10.66.1.0/24'), 'stale 10.66.1.0/24 swept');
+      assert.match(await tabby.kernelRoutes(), /^10\.66\.0\.0\/24 via 192\.0\.2\.1/m);
+    } finally {
+      await tabby.process.stop();
+      await bird.process.stop();
+    }
+  });
 });

@@ -39,6 +39,8 @@ export class Bird {
       staticRoutes?: string[];
       kernelExport?: boolean;
       clusterId?: string;
+      /** Start in graceful-restart recovery mode (`bird -R`): after a crash, tells peers it kept forwarding. */
+      recovery?: boolean;
     },
   ): Promise<Bird> {
     const conf = path.join(topo.dir, `bird-${node}.conf`);
@@ -73,7 +75,7 @@ ${statics}
 ${peers}
 `,
     );
-    const proc = await topo.spawn(node, 'bird', ['-f', '-c', conf, '-s', socket]);
+    const proc = await topo.spawn(node, 'bird', ['-f', ...(o.recovery ? ['-R'] : []), '-c', conf, '-s', socket]);
     const bird = new Bird(topo, node, socket, proc);
     await waitFor(
       async () => {
@@ -135,7 +137,21 @@ export class GoBgp {
     writeFileSync(conf, `[global.config]\n  as = ${o.asNumber}\n  router-id = "${o.routerId}"\n\n${neighbors}`);
     const apiPort = 50051;
     const proc = await topo.spawn(node, 'gobgpd', ['-f', conf, '--api-hosts', `127.0.0.1:${apiPort}`, '-l', 'warn']);
-    return new GoBgp(topo, node, apiPort, proc);
+    const gobgp = new GoBgp(topo, node, apiPort, proc);
+    // Commands sent before its API listens fail: wait until it answers.
+    await waitFor(
+      async () => {
+        if (!proc.running) throw new Error(`gobgpd exited: ${proc.output()}`);
+        const r = await topo.exec(node, 'gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), 'global'], {
+          allowFail: true,
+        });
+        return r.code === 0;
+      },
+      'GoBGP to start',
+      10_000,
+      50,
+    );
+    return gobgp;
   }
 
   async gobgp(...args: string[]): Promise<string> {
