@@ -1,6 +1,6 @@
 // Installs the speaker's best BGP routes into the kernel through felix's route table, tagged with the BGP route
 // protocol so nothing else of ours or anyone's is touched. Changes are coalesced and applied in batches.
-import { BGP_ROUTE_PROTOCOL, IpRouteBackend, MAIN_TABLE, RouteTable } from '../felix/routes';
+import { BGP_ROUTE_PROTOCOL, IpRouteBackend, MAIN_TABLE, ROUTE_RESYNC_INTERVAL_MS, RouteTable } from '../felix/routes';
 import { formatIpv4Prefix, parseIpv4Prefix } from './packet';
 import type { Ipv4PrefixKey } from './packet/types';
 import type { BestPathChanges, Path } from './rib';
@@ -12,28 +12,26 @@ import type { BestPathChanges, Path } from './rib';
  */
 export const BGP_ROUTE_METRIC = 32;
 
+/** How long best-path changes are collected before one apply: a burst of UPDATEs becomes one `ip -batch`. */
+const BATCH_DELAY_MS = 20;
+
 export interface KernelExportOptions {
   table: number | 'main';
-  /** Program another network namespace (tests). */
-  netns?: string;
-  /** How long changes are collected before one apply. */
-  batchDelayMs?: number;
   onError?(message: string): void;
 }
 
 export class KernelExport {
   private readonly routes: RouteTable;
   private timer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private holdDeletes = false;
   /** Prefixes whose routes go away once deferral ends (kept meanwhile, like a restarting BIRD). */
   private readonly deferredDeletes = new Set<Ipv4PrefixKey>();
-  installed = 0;
 
   constructor(private readonly options: KernelExportOptions) {
     this.routes = new RouteTable({
       table: options.table,
       protocol: BGP_ROUTE_PROTOCOL,
-      ...(options.netns ? { netns: options.netns } : {}),
     });
   }
 
@@ -43,13 +41,22 @@ export class KernelExport {
    */
   async start(): Promise<number> {
     const table = this.options.table === 'main' ? MAIN_TABLE : this.options.table;
-    const left = await new IpRouteBackend(this.options.netns).list(table, BGP_ROUTE_PROTOCOL);
+    const left = await new IpRouteBackend().list(table, BGP_ROUTE_PROTOCOL);
     for (const route of left) {
       this.routes.set(route);
       this.deferredDeletes.add(parseIpv4Prefix(route.dst));
     }
     this.holdDeletes = left.length > 0;
     await this.routes.resync();
+    // Drift repair, as felix does: someone deleting or changing one of our routes gets it back within a period,
+    // and a route that failed (next hop not yet reachable) is tried again.
+    this.resyncTimer = setInterval(() => {
+      void this.routes.resync().then(
+        () => this.schedule(),
+        (err: Error) => this.options.onError?.(`kernel routes: ${err.message}`),
+      );
+    }, ROUTE_RESYNC_INTERVAL_MS);
+    this.resyncTimer.unref();
     return left.length;
   }
 
@@ -88,15 +95,15 @@ export class KernelExport {
       this.timer = undefined;
       void this.routes.apply().then(
         (result) => {
-          this.installed += result.added - result.deleted;
           for (const f of result.failed) this.options.onError?.(`kernel route ${f.dst}: ${f.error}`);
         },
         (err: Error) => this.options.onError?.(`kernel routes: ${err.message}`),
       );
-    }, this.options.batchDelayMs ?? 20);
+    }, BATCH_DELAY_MS);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
     clearTimeout(this.timer);
     this.timer = undefined;
   }

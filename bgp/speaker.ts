@@ -40,8 +40,6 @@ export interface SpeakerStatus {
 }
 
 export interface SpeakerOptions {
-  /** Program another network namespace's kernel (tests). */
-  kernelNetns?: string;
   log?(line: string): void;
 }
 
@@ -97,7 +95,6 @@ export class BgpSpeaker {
     if (this.config.kernel.export) {
       this.kernel = new KernelExport({
         table: this.config.kernel.table === 'main' ? 'main' : Number(this.config.kernel.table) || 'main',
-        ...(this.options.kernelNetns ? { netns: this.options.kernelNetns } : {}),
         onError: (m) => this.log(m),
       });
       this.restarting = (await this.kernel.start()) > 0;
