@@ -159,6 +159,7 @@ export class Ipv4PrefixTable implements PrefixIndex<Ipv4PrefixKey> {
 
 const CHUNK_BITS = 14;
 const CHUNK_SIZE = 1 << CHUNK_BITS;
+const FIRST_CHUNK_SIZE = 64;
 
 /** IPv4 prefix keys in fixed chunks: appending never copies, and the keys stay off the JavaScript heap. */
 export class Ipv4PrefixList implements PrefixList<Ipv4PrefixKey> {
@@ -169,8 +170,15 @@ export class Ipv4PrefixList implements PrefixList<Ipv4PrefixKey> {
   push(prefix: Ipv4PrefixKey): void {
     const offset = this.length & (CHUNK_SIZE - 1);
     if (offset === 0) {
-      this.last = new Float64Array(CHUNK_SIZE);
+      // Most lists stay short (one UPDATE's worth, queued for each of a reflector's clients): the first chunk starts
+      // small and grows; later ones are full size.
+      this.last = new Float64Array(this.chunks.length === 0 ? FIRST_CHUNK_SIZE : CHUNK_SIZE);
       this.chunks.push(this.last);
+    } else if (offset === this.last.length) {
+      const grown = new Float64Array(Math.min(CHUNK_SIZE, this.last.length * 4));
+      grown.set(this.last);
+      this.last = grown;
+      this.chunks[this.chunks.length - 1] = grown;
     }
     this.last[offset] = prefix;
     this.length++;

@@ -7,6 +7,7 @@ import {
   exportAttributes,
   exportTarget,
   IPV4_UNICAST,
+  Ipv4PrefixList,
   Ipv4PrefixTable,
   ipv4ToNumber,
   type LocalIdentity,
@@ -754,5 +755,16 @@ describe('Adj-RIB-Out', () => {
     rib.peerDown(2, { gracefulRestart: false });
     assert.equal(rib.counters.attrSets, 1);
     assert.deepEqual(rib.peerCounters(2), { received: 0, accepted: 0, advertised: 0 });
+  });
+});
+
+describe('Ipv4PrefixList', () => {
+  it('keeps every prefix in order across the small first chunk, its growth and full chunks', () => {
+    for (const n of [0, 1, 64, 65, 256, 257, 16_384, 16_385, 40_000]) {
+      const list = new Ipv4PrefixList();
+      for (let i = 0; i < n; i++) list.push(i * 64 + 24);
+      assert.equal(list.length, n);
+      for (let i = 0; i < n; i++) if (list.at(i) !== i * 64 + 24) assert.fail(`list of ${n}: index ${i}`);
+    }
   });
 });
