@@ -29,6 +29,11 @@ export interface DaemonSetup {
   peers: DaemonPeer[];
   /** tabby-bgp only: run it under `node --cpu-prof`, writing the profile here when it stops. */
   cpuProfileDir?: string;
+  /**
+   * Be a route reflector (RFC 4456) with this cluster ID and every peer its client. The peers are then iBGP
+   * neighbours on networks directly connected to the daemon.
+   */
+  routeReflectorClusterId?: string;
 }
 
 export interface DaemonUnderTest {
@@ -112,7 +117,14 @@ async function startTabby(setup: DaemonSetup): Promise<DaemonUnderTest> {
       asNumber: setup.asNumber,
       routerId: setup.address,
       listen: { address: setup.address, port: 179 },
-      peers: setup.peers.map((p) => ({ name: p.name, address: p.address, asNumber: p.asNumber, passive: true })),
+      ...(setup.routeReflectorClusterId ? { routeReflectorClusterId: setup.routeReflectorClusterId } : {}),
+      peers: setup.peers.map((p) => ({
+        name: p.name,
+        address: p.address,
+        asNumber: p.asNumber,
+        passive: true,
+        ...(setup.routeReflectorClusterId ? { routeReflectorClient: true } : {}),
+      })),
       kernel: { export: false },
     }),
   );
@@ -205,11 +217,16 @@ async function startBird(setup: DaemonSetup): Promise<DaemonUnderTest> {
   const { topo, node } = setup;
   const configFile = path.join(topo.dir, `bird-${node}.conf`);
   const controlSocket = path.join(topo.dir, `bird-${node}.ctl`);
+  // A reflector's clients are iBGP, which BIRD treats as multihop and resolves next hops through an IGP table;
+  // there is none here, so `direct` says the clients (and their next hops) are on connected networks.
+  const reflecting = setup.routeReflectorClusterId
+    ? `\n  rr client;\n  rr cluster id ${setup.routeReflectorClusterId};\n  direct;`
+    : '';
   const protocols = setup.peers.map(
     (p) => `protocol bgp ${p.name} {
   local ${setup.address} as ${setup.asNumber};
   neighbor ${p.address} as ${p.asNumber};
-  passive on;
+  passive on;${reflecting}
   ipv4 { import all; export all; };
 }`,
   );
