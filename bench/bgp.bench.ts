@@ -17,11 +17,8 @@
 // --timeout bounds each phase (GoBGP needs about 100 s to pass 1,000,000 prefixes on: "> 60 s" keeps the whole
 // run near 4 minutes). --cpu-prof runs tabby-bgp under `node --cpu-prof` (profiles in DIR) and prints its top
 // self-time functions during the feed.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type ProcessHandle, type Topology, withTopology } from '../test/harness';
@@ -34,6 +31,7 @@ import {
   startDaemon,
 } from './support/bench-daemons';
 import { type CpuProfile, type TimeWindow, topSelfTime } from './support/cpu-profile';
+import { machine, markdownTable, memoryOf, monotonicUs, now, positiveInteger, ratio } from './support/report';
 import { DAEMON_AS, FEEDER_AS, SINK_AS } from './support/update-feed';
 
 const FEEDER_JS = path.join(__dirname, 'support', 'update-feeder.js');
@@ -86,21 +84,10 @@ interface Measurement extends FeedSpec {
   bytesPerPath: number;
 }
 
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /** The monotonic clock CPU profiles are stamped with, in µs. */
-function monotonicUs(): number {
-  return Number(process.hrtime.bigint() / 1000n);
-}
 
 function numberList(flag: string, text: string): number[] {
-  return text.split(',').map((item) => {
-    const n = Number(item.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: "${item}" is not a positive integer`);
-    return n;
-  });
+  return text.split(',').map((item) => positiveInteger(flag, item));
 }
 
 function parseOptions(argv: string[]): Options {
@@ -166,11 +153,6 @@ function spawnPeer(topo: Topology, peer: DaemonPeer, mode: 'feed' | 'sink', feed
 }
 
 /** VmRSS and VmHWM of a process, in bytes. */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
-}
 
 /**
  * A fresh daemon with its feeder (and, for propagation, its sink) established and settled; `body` runs the feed;
@@ -362,15 +344,6 @@ function formatRow(m: Measurement, timeoutMs: number): string[] {
   ];
 }
 
-function markdownTable(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
-
-function ratio(a: number | undefined, b: number | undefined): string {
-  return a === undefined || b === undefined ? 'n/a' : (a / b).toFixed(2);
-}
-
 /** tabby's ratios to BIRD (and GoBGP's ingest time), per feed, with DESIGN §4's goals. */
 function ratioRows(results: Measurement[]): string[][] {
   const find = (kind: DaemonKind, m: Measurement) =>
@@ -389,11 +362,6 @@ function ratioRows(results: Measurement[]): string[][] {
         ratio(tabby.bytesPerPath, bird?.bytesPerPath),
       ];
     });
-}
-
-function machine(): string {
-  const memory = execFileSync('free', ['-m'], { encoding: 'utf8' }).split('\n')[1]?.trim().split(/\s+/)[1];
-  return `${os.cpus().length} vCPU (${os.cpus()[0]?.model.trim()}), ${memory} MB RAM, Linux ${os.release()}, Node.js ${process.version}`;
 }
 
 async function main(): Promise<void> {

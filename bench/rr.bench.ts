@@ -15,16 +15,14 @@
 //   node dist/bench/rr.bench.js [--clients 500] [--only tabby,bird] [--timeout 120] [--cpu-prof DIR]
 // --cpu-prof runs tabby-bgp under `node --cpu-prof` (profile in DIR) and prints its top self-time functions while
 // the clients connect and converge.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type ProcessHandle, type Topology, withTopology } from '../test/harness';
 import { type DaemonKind, type DaemonPeer, startDaemon } from './support/bench-daemons';
 import { type CpuProfile, type TimeWindow, topSelfTime } from './support/cpu-profile';
+import { machine, markdownTable, memoryOf, monotonicUs, now, positiveInteger, ratio } from './support/report';
 import { DAEMON_AS } from './support/update-feed';
 
 const CLIENTS_JS = path.join(__dirname, 'support', 'rr-clients.js');
@@ -63,20 +61,7 @@ interface Measurement {
   failure: string | undefined;
 }
 
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /** The monotonic clock CPU profiles are stamped with, in µs. */
-function monotonicUs(): number {
-  return Number(process.hrtime.bigint() / 1000n);
-}
-
-function positive(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: "${text}" is not a positive integer`);
-  return n;
-}
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -88,7 +73,7 @@ function parseOptions(argv: string[]): Options {
       'cpu-prof': { type: 'string' },
     },
   });
-  const clients = positive('clients', values.clients);
+  const clients = positiveInteger('clients', values.clients);
   const maxClients = CLIENT_NETWORKS.length * CLIENTS_PER_NETWORK;
   if (clients < 2 || clients > maxClients) throw new Error(`--clients: from 2 to ${maxClients}`);
   const kinds = values.only.split(',').map((kind) => {
@@ -98,7 +83,7 @@ function parseOptions(argv: string[]): Options {
   return {
     clients,
     kinds,
-    timeoutMs: positive('timeout', values.timeout) * 1000,
+    timeoutMs: positiveInteger('timeout', values.timeout) * 1000,
     cpuProfileDir: values['cpu-prof'] && path.resolve(values['cpu-prof']),
   };
 }
@@ -148,11 +133,6 @@ function lastProgress(handle: ProcessHandle): string | undefined {
   const lines = handle.output().match(/^progress \S+ (\d+) (\d+) (\d+)$/gm);
   const last = lines?.at(-1)?.split(' ');
   return last && `${last[2]} established, ${last[3]} converged, ${last[4]} prefixes received in all`;
-}
-
-function peakRssBytes(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
 }
 
 /** Prints the top self-time functions, in `window`, of the profile tabby-bgp wrote into `dir`. */
@@ -222,7 +202,7 @@ async function measure(kind: DaemonKind, options: Options): Promise<Measurement>
         clients: options.clients,
         establishedMs: established && established - started,
         convergedMs: converged && converged - started,
-        peakRssBytes: peakRssBytes(daemon.pid),
+        peakRssBytes: memoryOf(daemon.pid).peak,
         progress: converged === undefined ? lastProgress(clients) : undefined,
         failure,
       };
@@ -254,20 +234,6 @@ function formatRow(m: Measurement, timeoutMs: number): string[] {
     seconds(m.convergedMs, m, timeoutMs),
     (m.peakRssBytes / 2 ** 20).toFixed(0),
   ];
-}
-
-function markdownTable(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
-
-function ratio(a: number | undefined, b: number | undefined): string {
-  return a === undefined || b === undefined ? 'n/a' : (a / b).toFixed(2);
-}
-
-function machine(): string {
-  const memory = execFileSync('free', ['-m'], { encoding: 'utf8' }).split('\n')[1]?.trim().split(/\s+/)[1];
-  return `${os.cpus().length} vCPU (${os.cpus()[0]?.model.trim()}), ${memory} MB RAM, Linux ${os.release()}, Node.js ${process.version}`;
 }
 
 async function main(): Promise<void> {

@@ -10,7 +10,6 @@
 //   progress <t> <established> <converged> <prefixes received>   once a second, for a timeout's report
 // Anything unexpected (a NOTIFICATION, a session closing) ends it with exit code 1 and a line on stderr.
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
   AFI_IPV4,
@@ -31,6 +30,7 @@ import {
   SAFI_UNICAST,
 } from '../../bgp/packet';
 import { decodeIpv4Prefixes } from '../../bgp/packet/prefix';
+import { failAs, now, report } from './report';
 
 const HOLD_TIME_SEC = 240;
 const KEEPALIVE_MS = 30_000;
@@ -39,20 +39,11 @@ const PROGRESS_MS = 1_000;
 const FIRST_BLOCK = 10 << 16;
 const PREFIXES_PER_CLIENT = 10;
 
-const USAGE = 'Usage: rr-clients --peer ADDR --as ASN --local ADDR,ADDR,...';
-
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-function report(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
 function fail(message: string): never {
-  process.stderr.write(`rr-clients: ${message}\n`);
-  process.exit(1);
+  return failAs('rr-clients', message);
 }
+
+const USAGE = 'Usage: rr-clients --peer ADDR --as ASN --local ADDR,ADDR,...';
 
 function clientPrefix(client: number, j: number): Ipv4PrefixKey {
   return ipv4PrefixKey((FIRST_BLOCK + client * PREFIXES_PER_CLIENT + j) * 256, 24);

@@ -10,7 +10,6 @@
 //   complete <t>           (sink) every prefix of the feed has arrived
 // Anything unexpected (a NOTIFICATION, the session closing) ends it with exit code 1 and a line on stderr.
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
   AFI_IPV4,
@@ -22,25 +21,17 @@ import {
   MessageType,
   SAFI_UNICAST,
 } from '../../bgp/packet';
+import { failAs, now, report } from './report';
 import { encodeFeed, markAnnounced } from './update-feed';
 
 const HOLD_TIME_SEC = 240;
 const KEEPALIVE_MS = 30_000;
 
-const USAGE = `Usage: update-feeder feed|sink --peer ADDR --local ADDR --as ASN --prefixes N [--attribute-sets K]`;
-
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-function report(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
 function fail(message: string): never {
-  process.stderr.write(`update-feeder: ${message}\n`);
-  process.exit(1);
+  return failAs('update-feeder', message);
 }
+
+const USAGE = `Usage: update-feeder feed|sink --peer ADDR --local ADDR --as ASN --prefixes N [--attribute-sets K]`;
 
 interface Options {
   mode: 'feed' | 'sink';
