@@ -13,7 +13,6 @@ export * from './kinds';
 export { MemoryBackend } from './memory';
 export * from './model';
 export type { ObjectMeta, Resource, ResourceKey } from './resource';
-export { keyOf } from './resource';
 export { Syncer, type SyncerCallbacks, type SyncerOptions, type SyncerUpdate, type SyncStatus } from './syncer';
 
 export type DatastoreType = 'etcdv3' | 'kubernetes';

@@ -27,9 +27,3 @@ export interface ResourceKey {
   name: string;
   namespace?: string;
 }
-
-export function keyOf(r: Resource): ResourceKey {
-  const key: ResourceKey = { apiVersion: r.apiVersion, kind: r.kind, name: r.metadata.name };
-  if (r.metadata.namespace !== undefined) key.namespace = r.metadata.namespace;
-  return key;
-}

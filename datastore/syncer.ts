@@ -68,11 +68,6 @@ export class Syncer {
     this.retryTimer = undefined;
   }
 
-  /** The objects delivered so far, keyed by kind, namespace and name. */
-  get size(): number {
-    return this.delivered.size;
-  }
-
   private wanted(r: Resource): boolean {
     return this.kindIds === undefined || this.kindIds.has(kindId(resolveKind(r)));
   }
