@@ -1,6 +1,7 @@
 // The storage interface every datastore backend implements (etcd v3, in-memory; Kubernetes later).
 // It stores resources as given: defaulting and validation belong to the ResourceClient above it.
 import type { KindInfo } from './kinds';
+import type { KvStore } from './kv';
 import type { Resource } from './resource';
 
 export interface ListResult {
@@ -40,7 +41,7 @@ export interface Watch {
   close(): void;
 }
 
-export interface Backend {
+export interface Backend extends KvStore {
   /** Names the store for messages, e.g. `etcd at http://127.0.0.1:2379`. */
   readonly description: string;
   get(kind: KindInfo, name: string, namespace?: string): Promise<Resource>;

@@ -7,6 +7,7 @@ import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOption
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
 import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
+import { isKvDelete, type KvGuard, type KvPair, type KvWrite } from './kv';
 import type { Resource } from './resource';
 import { decodeStored, encodeStored } from './stored';
 
@@ -108,6 +109,38 @@ export class EtcdBackend implements Backend {
     return decodeStored(prev.value.toString(), prev.mod_revision);
   }
 
+  async kvGet(key: string): Promise<KvPair | undefined> {
+    const res = await this.call(() => this.client.kv.range({ key: Buffer.from(key) }));
+    const kv = res.kvs[0];
+    return kv ? toKvPair(kv) : undefined;
+  }
+
+  async kvList(prefix: string): Promise<{ pairs: KvPair[]; revision: string }> {
+    const res = await this.call(() =>
+      this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix) }),
+    );
+    return { pairs: res.kvs.map(toKvPair), revision: res.header.revision };
+  }
+
+  async kvCommit(guards: readonly KvGuard[], writes: readonly KvWrite[]): Promise<string | undefined> {
+    const res = await this.call(() =>
+      this.client.kv.txn({
+        compare: guards.map((g) => {
+          const key = Buffer.from(g.key);
+          return g.modRevision === undefined
+            ? { key, target: 'Create' as const, result: 'Equal' as const, create_revision: 0 }
+            : { key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: g.modRevision };
+        }),
+        success: writes.map((w) =>
+          isKvDelete(w)
+            ? { request_delete_range: { key: Buffer.from(w.key) } }
+            : { request_put: { key: Buffer.from(w.key), value: Buffer.from(w.value) } },
+        ),
+      }),
+    );
+    return res.succeeded ? res.header.revision : undefined;
+  }
+
   watch(options: WatchOptions, handlers: WatchHandlers): Watch {
     const prefix = options.kind ? kindPrefix(options.kind) : RESOURCES_PREFIX;
     const firstRevision = String(BigInt(options.afterRevision) + 1n);
@@ -187,6 +220,10 @@ function failedGuard(
 ): DatastoreError {
   const exists = (responses[0]?.response_range.kvs.length ?? 0) > 0;
   return exists && resourceVersion ? conflict(kind, name, namespace, resourceVersion) : notFound(kind, name, namespace);
+}
+
+function toKvPair(kv: IKeyValue): KvPair {
+  return { key: kv.key.toString(), value: kv.value.toString(), modRevision: kv.mod_revision };
 }
 
 function toWatchEvent(type: string, kv: IKeyValue, prev: IKeyValue | undefined): WatchEvent | undefined {

@@ -10,6 +10,7 @@ export { DatastoreError, type DatastoreErrorCode, isDatastoreError } from './err
 export { EtcdBackend, type EtcdBackendOptions } from './etcd';
 export { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 export * from './kinds';
+export { isKvDelete, type KvGuard, type KvPair, type KvStore, type KvWrite } from './kv';
 export { MemoryBackend } from './memory';
 export * from './model';
 export type { ObjectMeta, Resource, ResourceKey } from './resource';

@@ -4,6 +4,7 @@ import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOption
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
 import { etcdKey, kindPrefix, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
+import { isKvDelete, type KvGuard, type KvPair, type KvWrite } from './kv';
 import type { Resource } from './resource';
 import { decodeStored, encodeStored } from './stored';
 
@@ -83,6 +84,37 @@ export class MemoryBackend implements Backend {
     const last = decodeStored(stored.value, String(stored.modRevision));
     this.record(key, { type: 'DELETED', object: last, revision: String(this.revision) });
     return last;
+  }
+
+  async kvGet(key: string): Promise<KvPair | undefined> {
+    this.checkUp();
+    const stored = this.data.get(key);
+    return stored ? { key, value: stored.value, modRevision: String(stored.modRevision) } : undefined;
+  }
+
+  async kvList(prefix: string): Promise<{ pairs: KvPair[]; revision: string }> {
+    this.checkUp();
+    const pairs = [...this.data.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([key, v]) => ({ key, value: v.value, modRevision: String(v.modRevision) }));
+    return { pairs, revision: String(this.revision) };
+  }
+
+  /** Raw keys are outside the resource prefix, so no resource watch sees them. */
+  async kvCommit(guards: readonly KvGuard[], writes: readonly KvWrite[]): Promise<string | undefined> {
+    this.checkUp();
+    for (const g of guards) {
+      const stored = this.data.get(g.key);
+      const actual = stored ? String(stored.modRevision) : undefined;
+      if (actual !== g.modRevision) return undefined;
+    }
+    this.revision++;
+    for (const w of writes) {
+      if (isKvDelete(w)) this.data.delete(w.key);
+      else this.data.set(w.key, { value: w.value, modRevision: this.revision });
+    }
+    return String(this.revision);
   }
 
   watch(options: WatchOptions, handlers: WatchHandlers): Watch {
