@@ -23,5 +23,14 @@ export { IpamError, type IpamErrorCode, isIpamError } from './errors';
 export { DEFAULT_LEAK_GRACE_PERIOD_MS, type GcResult, IpamGarbageCollector } from './gc';
 export * from './ipv4';
 export * from './keys';
+export {
+  type AffinityRelease,
+  allocatedInCidr,
+  checkPoolDeletion,
+  ipPoolDeletionHooks,
+  planPoolAffinityRelease,
+  type ReleasedAffinities,
+  releasePoolAffinities,
+} from './pool-guard';
 export * from './pools';
 export { type AddressRequest, IPAM_CONFIG_NAME, IpamService, ipamConfigOf } from './service';

@@ -82,28 +82,55 @@ describe('pool selection', () => {
   });
 
   it('uses enabled pools whose node and namespace selectors match', () => {
-    assert.deepEqual(choosePools({ pools, node, use: 'Workload' }).pools.map((p) => p.name), ['a']);
-    assert.deepEqual(choosePools({ pools, node, namespace: green, use: 'Workload' }).pools.map((p) => p.name), ['a', 'b']);
+    assert.deepEqual(
+      choosePools({ pools, node, use: 'Workload' }).pools.map((p) => p.name),
+      ['a'],
+    );
+    assert.deepEqual(
+      choosePools({ pools, node, namespace: green, use: 'Workload' }).pools.map((p) => p.name),
+      ['a', 'b'],
+    );
   });
 
   it('prefers the pod annotation over the namespace one over the CNI config, unconditionally', () => {
     const ns = { ...green, annotations: { 'cni.projectcalico.org/ipv4pools': '["c"]' } };
     const ctx = { pools, node, namespace: ns, use: 'Workload' as const, configuredPools: ['a'] };
-    assert.deepEqual(choosePools(ctx).pools.map((p) => p.name), ['c']);
+    assert.deepEqual(
+      choosePools(ctx).pools.map((p) => p.name),
+      ['c'],
+    );
     const pod = { podAnnotations: { 'cni.projectcalico.org/ipv4pools': '["10.2.0.0/24"]' } };
-    assert.deepEqual(choosePools({ ...ctx, ...pod }).pools.map((p) => p.name), ['b']);
-    assert.deepEqual(choosePools({ pools, node, use: 'Workload', configuredPools: ['c'] }).pools.map((p) => p.name), ['c']);
+    assert.deepEqual(
+      choosePools({ ...ctx, ...pod }).pools.map((p) => p.name),
+      ['b'],
+    );
+    assert.deepEqual(
+      choosePools({ pools, node, use: 'Workload', configuredPools: ['c'] }).pools.map((p) => p.name),
+      ['c'],
+    );
   });
 
   it('rejects disabled, unknown and malformed requests clearly', () => {
-    assert.throws(() => choosePools({ pools, node, use: 'Workload', configuredPools: ['off'] }), /pool off .* disabled/);
-    assert.throws(() => choosePools({ pools, node, use: 'Workload', configuredPools: ['nope'] }), /pool nope .* does not exist/);
+    assert.throws(
+      () => choosePools({ pools, node, use: 'Workload', configuredPools: ['off'] }),
+      /pool off .* disabled/,
+    );
+    assert.throws(
+      () => choosePools({ pools, node, use: 'Workload', configuredPools: ['nope'] }),
+      /pool nope .* does not exist/,
+    );
     assert.throws(
       () => choosePools({ pools, node, use: 'Workload', podAnnotations: { 'cni.projectcalico.org/ipv4pools': 'a' } }),
       /not a JSON list/,
     );
     assert.throws(
-      () => choosePools({ pools, node, use: 'Workload', podAnnotations: { 'cni.projectcalico.org/ipAddrs': '["10.9.0.1"]' } }),
+      () =>
+        choosePools({
+          pools,
+          node,
+          use: 'Workload',
+          podAnnotations: { 'cni.projectcalico.org/ipAddrs': '["10.9.0.1"]' },
+        }),
       /in no enabled IP pool/,
     );
   });
@@ -144,12 +171,17 @@ describe('IpamService on the in-memory datastore', () => {
     assert.match(borrowed.address, /^10\.0\.0\./);
     const blocks = await blocksIn(backend);
     assert.equal(blocks.length, 1);
-    assert.equal(blocks[0]!.affinity, 'host:n1', 'the block stays n1\'s');
-    await client.apply({ apiVersion: v3, kind: 'IPAMConfiguration', metadata: { name: 'default' }, spec: { strictAffinity: true } });
+    assert.equal(blocks[0]!.affinity, 'host:n1', "the block stays n1's");
+    await client.apply({
+      apiVersion: v3,
+      kind: 'IPAMConfiguration',
+      metadata: { name: 'default' },
+      spec: { strictAffinity: true },
+    });
     await assert.rejects(n2.assign({ handleId: 'net.c' }), /strictAffinity forbids borrowing/);
   });
 
-  it('claims a new block when the node\'s blocks are full, up to maxBlocksPerHost', async () => {
+  it("claims a new block when the node's blocks are full, up to maxBlocksPerHost", async () => {
     const { backend, client } = await store(pool('p', '10.0.0.0/24', { blockSize: 30 }));
     await client.create({
       apiVersion: v3,
@@ -171,7 +203,10 @@ describe('IpamService on the in-memory datastore', () => {
     const ipAddrs = (ip: string) => ({ 'cni.projectcalico.org/ipAddrs': `["${ip}"]` });
     const got = await svc.assign({ handleId: 'net.a', podAnnotations: ipAddrs('10.0.0.77') });
     assert.equal(got.address, '10.0.0.77');
-    await assert.rejects(svc.assign({ handleId: 'net.b', podAnnotations: ipAddrs('10.0.0.77') }), /already in use \(handle net.a\)/);
+    await assert.rejects(
+      svc.assign({ handleId: 'net.b', podAnnotations: ipAddrs('10.0.0.77') }),
+      /already in use \(handle net.a\)/,
+    );
   });
 
   it('keeps two nodes from ever sharing an address while they race', async () => {
@@ -199,7 +234,14 @@ describe('garbage collection and check', () => {
       apiVersion: v3,
       kind: 'WorkloadEndpoint',
       metadata: { name: 'n1-k8s-p1-eth0', namespace: 'default' },
-      spec: { node: 'n1', orchestrator: 'k8s', pod: 'p1', endpoint: 'eth0', interfaceName: 'cali0', ipNetworks: [`${used.address}/32`] },
+      spec: {
+        node: 'n1',
+        orchestrator: 'k8s',
+        pod: 'p1',
+        endpoint: 'eth0',
+        interfaceName: 'cali0',
+        ipNetworks: [`${used.address}/32`],
+      },
     });
     const before = checkIpam(await readIpamSnapshot(backend), await readUsage(backend));
     assert.deepEqual(before.leaked.map((l) => l.address).sort(), leaked.map((l) => l.address).sort());
@@ -219,16 +261,29 @@ describe('garbage collection and check', () => {
 
   it('reports affinities without blocks and endpoints without allocations', async () => {
     const { backend, client } = await store(pool('p', '10.0.0.0/24'));
-    await backend.kvCommit([], [{ key: '/calico/ipam/v2/host/n9/ipv4/block/10.0.0.64-26', value: '{"state":"pending","deleted":false}' }]);
+    await backend.kvCommit(
+      [],
+      [{ key: '/calico/ipam/v2/host/n9/ipv4/block/10.0.0.64-26', value: '{"state":"pending","deleted":false}' }],
+    );
     await client.create({
       apiVersion: v3,
       kind: 'WorkloadEndpoint',
       metadata: { name: 'n1-k8s-p1-eth0', namespace: 'default' },
-      spec: { node: 'n1', orchestrator: 'k8s', pod: 'p1', endpoint: 'eth0', interfaceName: 'cali0', ipNetworks: ['10.0.0.9/32'] },
+      spec: {
+        node: 'n1',
+        orchestrator: 'k8s',
+        pod: 'p1',
+        endpoint: 'eth0',
+        interfaceName: 'cali0',
+        ipNetworks: ['10.0.0.9/32'],
+      },
     });
     const report = checkIpam(await readIpamSnapshot(backend), await readUsage(backend));
     assert.deepEqual(report.affinitiesWithoutBlock, [{ node: 'n9', cidr: '10.0.0.64/26' }]);
-    assert.deepEqual(report.unallocated.map((u) => u.address), ['10.0.0.9']);
+    assert.deepEqual(
+      report.unallocated.map((u) => u.address),
+      ['10.0.0.9'],
+    );
     assert.equal(report.problems, 2);
     assert.ok(kindByAlias('wep'));
   });

@@ -1,0 +1,130 @@
+// tabby-node's flags (CONTRACT §3), each also read from its environment variable. What is parsed here is
+// checked here: a bad value is one line naming the flag, before anything starts.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { DatastoreConfig } from '../datastore';
+
+export interface NodeConfig {
+  nodeName: string;
+  datastore: DatastoreConfig;
+  runDir: string;
+  /** Unused addresses are released after this long (0: never). */
+  ipamLeakGracePeriodMs: number;
+  /** How often the IPAM garbage collector runs. */
+  ipamGcIntervalMs: number;
+  defaultPool: DefaultPoolConfig;
+}
+
+export interface DefaultPoolConfig {
+  cidr: string;
+  blockSize: number;
+  ipipMode: 'Always' | 'CrossSubnet' | 'Never';
+  vxlanMode: 'Always' | 'CrossSubnet' | 'Never';
+  natOutgoing: boolean;
+}
+
+export class ConfigError extends Error {}
+
+export const NODE_USAGE = `Usage: tabby-node [flags]   (each flag also from the environment variable in brackets)
+  --node-name NAME              (NODENAME; default: the hostname)
+  --datastore-type etcdv3       (DATASTORE_TYPE)
+  --etcd-endpoints URL[,URL]    (ETCD_ENDPOINTS)
+  --kubeconfig FILE             (KUBECONFIG)
+  --run-dir DIR                 (TABBY_RUN_DIR; default /var/run/tabby): status.sock, ipam.sock, nodename
+  --ipam-leak-grace-period DUR  (TABBY_IPAM_LEAK_GRACE_PERIOD; default 15m, 0 disables): release addresses
+                                no endpoint has used for this long
+First start against an empty datastore creates the default pool from TABBY_IPV4POOL_CIDR (192.168.0.0/16),
+TABBY_IPV4POOL_BLOCK_SIZE (26), TABBY_IPV4POOL_IPIP (Always), TABBY_IPV4POOL_VXLAN (Never),
+TABBY_IPV4POOL_NAT_OUTGOING (true); the CALICO_ names are accepted too.
+`;
+
+const FLAGS = {
+  'node-name': { type: 'string', env: 'NODENAME' },
+  'datastore-type': { type: 'string', env: 'DATASTORE_TYPE' },
+  'etcd-endpoints': { type: 'string', env: 'ETCD_ENDPOINTS' },
+  kubeconfig: { type: 'string', env: 'KUBECONFIG' },
+  'run-dir': { type: 'string', env: 'TABBY_RUN_DIR' },
+  'ipam-leak-grace-period': { type: 'string', env: 'TABBY_IPAM_LEAK_GRACE_PERIOD' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `90s`, `15m`, `1h`, `250ms` or plain seconds, to milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new ConfigError(`--${flag}: "${text}" is not a duration such as 90s, 15m or 1h`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
+  return Number(m[1]) * unit;
+}
+
+function poolEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  return env[`TABBY_${name}`] ?? env[`CALICO_${name}`];
+}
+
+function encapMode(value: string | undefined, fallback: DefaultPoolConfig['ipipMode'], variable: string) {
+  if (value === undefined || value === '') return fallback;
+  const mode = ['Always', 'CrossSubnet', 'Never'].find((m) => m.toLowerCase() === value.toLowerCase());
+  if (!mode) throw new ConfigError(`TABBY_${variable}: must be Always, CrossSubnet or Never, got "${value}"`);
+  return mode as DefaultPoolConfig['ipipMode'];
+}
+
+function defaultPool(env: NodeJS.ProcessEnv): DefaultPoolConfig {
+  const blockSizeText = poolEnv(env, 'IPV4POOL_BLOCK_SIZE') ?? '26';
+  const blockSize = Number(blockSizeText);
+  if (!Number.isInteger(blockSize) || blockSize < 20 || blockSize > 32) {
+    throw new ConfigError(`TABBY_IPV4POOL_BLOCK_SIZE: must be 20 to 32, got "${blockSizeText}"`);
+  }
+  const nat = (poolEnv(env, 'IPV4POOL_NAT_OUTGOING') ?? 'true').toLowerCase();
+  if (nat !== 'true' && nat !== 'false')
+    throw new ConfigError(`TABBY_IPV4POOL_NAT_OUTGOING: must be true or false, got "${nat}"`);
+  return {
+    cidr: poolEnv(env, 'IPV4POOL_CIDR') ?? '192.168.0.0/16',
+    blockSize,
+    ipipMode: encapMode(poolEnv(env, 'IPV4POOL_IPIP'), 'Always', 'IPV4POOL_IPIP'),
+    vxlanMode: encapMode(poolEnv(env, 'IPV4POOL_VXLAN'), 'Never', 'IPV4POOL_VXLAN'),
+    natOutgoing: nat === 'true',
+  };
+}
+
+/** The configuration, or undefined when --help was asked for. */
+export function parseNodeConfig(argv: string[], env: NodeJS.ProcessEnv): NodeConfig | undefined {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(FLAGS).map(([name, f]) => [
+        name,
+        'short' in f ? { type: f.type, short: f.short } : { type: f.type },
+      ]),
+    );
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message.split('. ')[0]!);
+  }
+  if (values.help) return undefined;
+  const get = (name: Exclude<keyof typeof FLAGS, 'help'>): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : env[FLAGS[name].env] || undefined;
+  };
+  const type = get('datastore-type') ?? 'etcdv3';
+  if (type !== 'etcdv3' && type !== 'kubernetes') {
+    throw new ConfigError(`--datastore-type: must be etcdv3 or kubernetes, got "${type}"`);
+  }
+  const endpoints = (get('etcd-endpoints') ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const kubeconfig = get('kubeconfig');
+  const nodeName = get('node-name') ?? hostname();
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName)) {
+    throw new ConfigError(
+      `--node-name: "${nodeName}" is not a valid node name (lower-case letters, digits, '-' and '.')`,
+    );
+  }
+  return {
+    nodeName,
+    datastore: { type, etcdEndpoints: endpoints, ...(kubeconfig ? { kubeconfig } : {}) },
+    runDir: get('run-dir') ?? '/var/run/tabby',
+    ipamLeakGracePeriodMs: parseDuration(get('ipam-leak-grace-period') ?? '15m', 'ipam-leak-grace-period'),
+    ipamGcIntervalMs: 60_000,
+    defaultPool: defaultPool(env),
+  };
+}

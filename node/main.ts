@@ -1,0 +1,126 @@
+// tabby-node: the per-node daemon (CONTRACT §3). So far it serves the node's address allocator on
+// <run-dir>/ipam.sock (CNI ADDs on this node are batched there), garbage-collects leaked addresses, creates
+// the default pool on an empty datastore and reports on <run-dir>/status.sock. BGP and the dataplane join
+// it in later steps.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type http from 'node:http';
+import path from 'node:path';
+import { type Backend, isDatastoreError, kindByAlias, openBackend, ResourceClient } from '../datastore';
+import { IpamGarbageCollector, IpamService } from '../ipam';
+import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './config';
+import { IPAM_SOCKET, serveIpam } from './ipam-server';
+import { serveStatus } from './status-server';
+
+type Log = (line: string) => void;
+
+const DEFAULT_POOL_NAME = 'default-ipv4-ippool';
+
+/** Creates the default pool when the datastore has no pool at all (as calico-node does on first start). */
+async function ensureDefaultPool(backend: Backend, config: NodeConfig, log: Log): Promise<void> {
+  const ippool = kindByAlias('ippool')!;
+  if ((await backend.list(ippool)).items.length > 0) return;
+  const { cidr, blockSize, ipipMode, vxlanMode, natOutgoing } = config.defaultPool;
+  try {
+    await new ResourceClient(backend).create({
+      apiVersion: ippool.apiVersion,
+      kind: ippool.kind,
+      metadata: { name: DEFAULT_POOL_NAME },
+      spec: { cidr, blockSize, ipipMode, vxlanMode, natOutgoing, nodeSelector: 'all()' },
+    });
+    log(`created IPPool ${DEFAULT_POOL_NAME} ${cidr} (block size ${blockSize}, IPIP ${ipipMode}, VXLAN ${vxlanMode})`);
+  } catch (err) {
+    // Another node created it first.
+    if (!isDatastoreError(err, 'AlreadyExists')) throw err;
+  }
+}
+
+/** Retries a start-up step while the datastore is unreachable, saying so; other errors end the start. */
+async function whenReachable(step: () => Promise<void>, what: string, log: Log): Promise<void> {
+  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!isDatastoreError(err, 'Unavailable')) throw err;
+      log(`${what}: ${(err as Error).message}; retrying in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+function startGarbageCollector(
+  backend: Backend,
+  service: IpamService,
+  config: NodeConfig,
+  log: Log,
+): NodeJS.Timeout | undefined {
+  if (config.ipamLeakGracePeriodMs <= 0) return undefined;
+  const gc = new IpamGarbageCollector(backend, service.allocator, config.ipamLeakGracePeriodMs);
+  const interval = Math.min(config.ipamGcIntervalMs, Math.max(1000, config.ipamLeakGracePeriodMs / 2));
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    gc.run()
+      .then((r) => {
+        if (r.released.length > 0)
+          log(`ipam gc: released ${r.released.length} unused address(es): ${r.released.join(' ')}`);
+        if (r.blocksReleased.length > 0) log(`ipam gc: gave back empty block(s) ${r.blocksReleased.join(' ')}`);
+      })
+      .catch((err: Error) => log(`ipam gc: ${err.message}`))
+      .finally(() => {
+        running = false;
+      });
+  }, interval);
+  timer.unref();
+  return timer;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const fail = (message: string): never => {
+    process.stderr.write(`tabby-node: ${message}\n`);
+    process.exit(2);
+  };
+  let config: NodeConfig | undefined;
+  let backend: Backend;
+  try {
+    config = parseNodeConfig(argv, process.env);
+    if (!config) return void process.stdout.write(NODE_USAGE);
+    backend = openBackend(config.datastore);
+  } catch (err) {
+    return fail(err instanceof ConfigError ? err.message : (err as Error).message);
+  }
+  const cfg = config;
+  const log: Log = (line) => process.stderr.write(`${new Date().toISOString()} tabby-node ${cfg.nodeName}: ${line}\n`);
+
+  mkdirSync(cfg.runDir, { recursive: true });
+  // The CNI plugin reads the node's name here when its network config has none.
+  writeFileSync(path.join(cfg.runDir, 'nodename'), `${cfg.nodeName}\n`);
+  await whenReachable(() => ensureDefaultPool(backend, cfg, log), 'default pool', log);
+
+  const ipam = new IpamService(backend, cfg.nodeName);
+  const servers: http.Server[] = [];
+  try {
+    servers.push(await serveIpam(path.join(cfg.runDir, IPAM_SOCKET), ipam));
+    servers.push(
+      await serveStatus(path.join(cfg.runDir, 'status.sock'), () => ({
+        node: cfg.nodeName,
+        bgp: { peers: [] },
+        felix: { inSync: false, endpoints: 0, policies: 0, lastApplyMs: 0 },
+        ipam: { ...ipam.stats },
+      })),
+    );
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const gcTimer = startGarbageCollector(backend, ipam, cfg, log);
+  log(`ready: ${backend.description}, run dir ${cfg.runDir}`);
+
+  const shutdown = (signal: string) => {
+    log(`${signal}: stopping`);
+    if (gcTimer) clearInterval(gcTimer);
+    for (const s of servers) s.close();
+    void backend.close().finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
