@@ -35,7 +35,11 @@ export interface PoolRequestContext {
   /** The CNI network config's `ipam.ipv4_pools`: pool names or CIDRs. */
   configuredPools?: readonly string[];
   use: PoolUse;
+  /** For a tunnel address: only pools with this encapsulation on (ipipMode or vxlanMode not Never). */
+  encapsulation?: Encapsulation;
 }
+
+export type Encapsulation = 'ipip' | 'vxlan';
 
 export interface PoolChoice {
   pools: UsablePool[];
@@ -58,6 +62,12 @@ function toUsable(pool: Resource): UsablePool | undefined {
 
 function allowsUse(pool: Resource, use: PoolUse): boolean {
   return (poolSpec(pool).allowedUses ?? ['Workload', 'Tunnel']).includes(use);
+}
+
+function encapsulates(pool: Resource, encapsulation: Encapsulation): boolean {
+  const spec = poolSpec(pool);
+  const mode = encapsulation === 'ipip' ? spec.ipipMode : spec.vxlanMode;
+  return mode !== undefined && mode !== 'Never';
 }
 
 function selects(selector: string | undefined, labels: Record<string, string>): boolean {
@@ -89,7 +99,9 @@ export function enabledPools(pools: readonly Resource[]): Resource[] {
 }
 
 export function choosePools(ctx: PoolRequestContext): PoolChoice {
-  const enabled = enabledPools(ctx.pools).filter((p) => allowsUse(p, ctx.use));
+  const enabled = enabledPools(ctx.pools).filter(
+    (p) => allowsUse(p, ctx.use) && (ctx.encapsulation === undefined || encapsulates(p, ctx.encapsulation)),
+  );
   const addresses = annotationList(ctx.podAnnotations, IP_ADDRS_ANNOTATION, 'pod');
   if (addresses) return chooseAddresses(addresses, enabled);
 

@@ -11,8 +11,8 @@ import {
   type Resource,
 } from '../datastore';
 import { type Assigned, type AssignRequest, DEFAULT_IPAM_CONFIG, IpamAllocator, type IpamConfig } from './allocator';
-import { ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP } from './block';
-import { choosePools, namespaceFromProfile, type PoolUse } from './pools';
+import { ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP, ATTR_TYPE } from './block';
+import { choosePools, type Encapsulation, namespaceFromProfile, type PoolUse } from './pools';
 
 /** What a caller asks for: one IPv4 address for a handle. */
 export interface AddressRequest {
@@ -27,6 +27,18 @@ export interface AddressRequest {
   use?: PoolUse;
   /** More attributes to record with the allocation (e.g. `type` for tunnel addresses). */
   attrs?: Record<string, string>;
+  /** Only from pools with this encapsulation (tunnel addresses). */
+  encapsulation?: Encapsulation;
+}
+
+/** The handle and request of a node's tunnel address, as Calico names them (node/pkg/allocateip). */
+export function tunnelAddressRequest(node: string, encapsulation: Encapsulation): AddressRequest {
+  return {
+    handleId: `${encapsulation}-tunnel-addr-${node}`,
+    use: 'Tunnel',
+    encapsulation,
+    attrs: { [ATTR_TYPE]: encapsulation === 'ipip' ? 'ipipTunnelAddress' : 'vxlanTunnelAddress' },
+  };
 }
 
 /** The one IPAMConfiguration a cluster has. */
@@ -129,6 +141,7 @@ export class IpamService {
             ...(r.podAnnotations ? { podAnnotations: r.podAnnotations } : {}),
             ...(r.configuredPools ? { configuredPools: r.configuredPools } : {}),
             use: r.use ?? 'Workload',
+            ...(r.encapsulation ? { encapsulation: r.encapsulation } : {}),
           });
           const attrs: Record<string, string> = { [ATTR_NODE]: this.node, [ATTR_TIMESTAMP]: timestamp };
           if (r.namespace !== undefined) attrs[ATTR_NAMESPACE] = r.namespace;

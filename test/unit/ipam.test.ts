@@ -18,6 +18,7 @@ import {
   readIpamSnapshot,
   readUsage,
   releaseOrdinals,
+  tunnelAddressRequest,
 } from '../../ipam';
 
 const v3 = 'projectcalico.org/v3';
@@ -31,6 +32,23 @@ async function store(...docs: Resource[]) {
   const client = new ResourceClient(backend);
   for (const d of docs) await client.create(d);
   return { backend, client };
+}
+
+/** The WorkloadEndpoint of pod p1 on node n1, using one address. */
+function podEndpoint(ipNetwork: string): Resource {
+  return {
+    apiVersion: v3,
+    kind: 'WorkloadEndpoint',
+    metadata: { name: 'n1-k8s-p1-eth0', namespace: 'default' },
+    spec: {
+      node: 'n1',
+      orchestrator: 'k8s',
+      pod: 'p1',
+      endpoint: 'eth0',
+      interfaceName: 'cali0',
+      ipNetworks: [ipNetwork],
+    },
+  };
 }
 
 async function blocksIn(backend: MemoryBackend): Promise<AllocationBlock[]> {
@@ -230,19 +248,7 @@ describe('garbage collection and check', () => {
     const svc = new IpamService(backend, 'n1');
     const used = await svc.assign({ handleId: 'net.used', namespace: 'default', pod: 'p1' });
     const leaked = await Promise.all([1, 2, 3, 4].map((i) => svc.assign({ handleId: `net.leak${i}` })));
-    await client.create({
-      apiVersion: v3,
-      kind: 'WorkloadEndpoint',
-      metadata: { name: 'n1-k8s-p1-eth0', namespace: 'default' },
-      spec: {
-        node: 'n1',
-        orchestrator: 'k8s',
-        pod: 'p1',
-        endpoint: 'eth0',
-        interfaceName: 'cali0',
-        ipNetworks: [`${used.address}/32`],
-      },
-    });
+    await client.create(podEndpoint(`${used.address}/32`));
     const before = checkIpam(await readIpamSnapshot(backend), await readUsage(backend));
     assert.deepEqual(before.leaked.map((l) => l.address).sort(), leaked.map((l) => l.address).sort());
 
@@ -265,19 +271,7 @@ describe('garbage collection and check', () => {
       [],
       [{ key: '/calico/ipam/v2/host/n9/ipv4/block/10.0.0.64-26', value: '{"state":"pending","deleted":false}' }],
     );
-    await client.create({
-      apiVersion: v3,
-      kind: 'WorkloadEndpoint',
-      metadata: { name: 'n1-k8s-p1-eth0', namespace: 'default' },
-      spec: {
-        node: 'n1',
-        orchestrator: 'k8s',
-        pod: 'p1',
-        endpoint: 'eth0',
-        interfaceName: 'cali0',
-        ipNetworks: ['10.0.0.9/32'],
-      },
-    });
+    await client.create(podEndpoint('10.0.0.9/32'));
     const report = checkIpam(await readIpamSnapshot(backend), await readUsage(backend));
     assert.deepEqual(report.affinitiesWithoutBlock, [{ node: 'n9', cidr: '10.0.0.64/26' }]);
     assert.deepEqual(
@@ -286,5 +280,25 @@ describe('garbage collection and check', () => {
     );
     assert.equal(report.problems, 2);
     assert.ok(kindByAlias('wep'));
+  });
+});
+
+describe('tunnel addresses', () => {
+  it("come from a pool with the encapsulation on, under Calico's handle", async () => {
+    const { backend } = await store(
+      pool('routed', '10.1.0.0/24', { ipipMode: 'Never' }),
+      pool('ipip', '10.2.0.0/24', { ipipMode: 'CrossSubnet' }),
+      pool('vx', '10.3.0.0/24', { vxlanMode: 'Always' }),
+    );
+    const svc = new IpamService(backend, 'n1');
+    const ipip = await svc.assign(tunnelAddressRequest('n1', 'ipip'));
+    assert.match(ipip.address, /^10\.2\.0\./);
+    const vxlan = await svc.assign(tunnelAddressRequest('n1', 'vxlan'));
+    assert.match(vxlan.address, /^10\.3\.0\./);
+    assert.deepEqual(await svc.addressesOf('ipip-tunnel-addr-n1'), [ipip.address]);
+    const again = await svc.assign(tunnelAddressRequest('n1', 'ipip'));
+    assert.equal(again.address, ipip.address, 'a node keeps its tunnel address');
+    const stored = (await readIpamSnapshot(backend)).blocks.flatMap((b) => b.block.attributes);
+    assert.ok(stored.some((a) => a.handle_id === 'ipip-tunnel-addr-n1' && a.secondary?.type === 'ipipTunnelAddress'));
   });
 });
