@@ -33,4 +33,4 @@ export {
   releasePoolAffinities,
 } from './pool-guard';
 export * from './pools';
-export { type AddressRequest, IPAM_CONFIG_NAME, IpamService, ipamConfigOf } from './service';
+export { type AddressRequest, IPAM_CONFIG_NAME, IpamService, ipamConfigOf, tunnelAddressRequest } from './service';
