@@ -13,8 +13,10 @@ import {
   resolveKind,
   type WriteMode,
 } from '../datastore';
+import { ipPoolDeletionHooks } from '../ipam';
 import { parseSelector, validateSelector } from '../policy';
 import { DocumentError, parseDocuments, readSource, type SourceDocument } from './documents';
+import { ipamCommand } from './ipam';
 import { nodeStatus } from './node-status';
 import { formatResources, OUTPUT_FORMATS, type OutputFormat } from './output';
 
@@ -30,6 +32,10 @@ Commands:
   get KIND [NAME...]                  [-n NS | -A] [-o ps|wide|yaml|json] [-l|--selector EXPR]
   label KIND NAME k=v [--overwrite]   set a label;  label KIND NAME k --remove  removes it
   patch KIND NAME -p|--patch JSON     apply a JSON merge patch
+  ipam show [--show-blocks] [--ip IP] usage of the IP pools and blocks, or one address's allocation
+  ipam check [--show-problem-ips]     compare IPAM with the endpoints and nodes using addresses [-o json]
+  ipam release --ip IP                release an allocated address
+  ipam configure --strictaffinity=true|false [--max-blocks-per-host N]
   node status [--run-dir DIR]         BGP sessions of the node whose run dir is DIR (TABBY_RUN_DIR, /var/run/tabby)
   version                             print the client version
 
@@ -74,7 +80,8 @@ function openClient(values: Options): { client: ResourceClient; backend: Backend
     .map((e) => e.trim())
     .filter(Boolean);
   const backend = openBackend({ type, etcdEndpoints: endpoints });
-  return { client: new ResourceClient(backend), backend };
+  // IPPools in use are not deleted out from under their workloads, and a deleted pool's blocks are released.
+  return { client: new ResourceClient(backend, ipPoolDeletionHooks(backend)), backend };
 }
 
 function kindArg(name: string | undefined): KindInfo {
@@ -326,6 +333,9 @@ export async function main(argv: string[]): Promise<void> {
         break;
       case 'patch':
         await patchCommand(rest);
+        break;
+      case 'ipam':
+        await ipamCommand(rest, { parse, openClient, usageError: (message) => new UsageError(message) });
         break;
       case 'node':
         await nodeCommand(rest);

@@ -18,6 +18,15 @@ export interface ListOptions {
   labelSelector?: string;
 }
 
+/**
+ * What another component adds to deletions without the datastore knowing it (IPAM guards IPPool deletion
+ * and releases the pool's blocks). Both receive the object as stored; beforeDelete refuses by throwing.
+ */
+export interface ResourceClientHooks {
+  beforeDelete?(kind: KindInfo, existing: Resource): Promise<void>;
+  afterDelete?(kind: KindInfo, deleted: Resource): Promise<void>;
+}
+
 /** A document that passed validation, with what is stored under its name now. */
 export interface PlannedWrite {
   resource: Resource;
@@ -25,7 +34,10 @@ export interface PlannedWrite {
 }
 
 export class ResourceClient {
-  constructor(readonly backend: Backend) {}
+  constructor(
+    readonly backend: Backend,
+    private readonly hooks: ResourceClientHooks = {},
+  ) {}
 
   async get(kind: KindInfo, name: string, namespace?: string): Promise<Resource> {
     return this.backend.get(kind, name, kind.namespaced ? (namespace ?? 'default') : undefined);
@@ -51,7 +63,18 @@ export class ResourceClient {
   }
 
   async delete(kind: KindInfo, name: string, namespace?: string, resourceVersion?: string): Promise<Resource> {
-    return this.backend.delete(kind, name, kind.namespaced ? (namespace ?? 'default') : undefined, resourceVersion);
+    const ns = kind.namespaced ? (namespace ?? 'default') : undefined;
+    const { beforeDelete, afterDelete } = this.hooks;
+    let version = resourceVersion;
+    if (beforeDelete) {
+      const existing = await this.backend.get(kind, name, ns);
+      await beforeDelete(kind, existing);
+      // Delete only the version that was checked: a change in between fails with Conflict.
+      version ??= existing.metadata.resourceVersion;
+    }
+    const deleted = await this.backend.delete(kind, name, ns, version);
+    if (afterDelete) await afterDelete(kind, deleted);
+    return deleted;
   }
 
   /** Validates every document (each alone, against the store, and against the others), then writes them in order. */

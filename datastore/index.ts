@@ -5,7 +5,14 @@ import { DatastoreError } from './errors';
 import { EtcdBackend } from './etcd';
 
 export type { Backend, ListResult, Watch, WatchEvent, WatchEventType, WatchHandlers, WatchOptions } from './backend';
-export { DocumentRejected, type ListOptions, type PlannedWrite, ResourceClient, type WriteMode } from './client';
+export {
+  DocumentRejected,
+  type ListOptions,
+  type PlannedWrite,
+  ResourceClient,
+  type ResourceClientHooks,
+  type WriteMode,
+} from './client';
 export { DatastoreError, type DatastoreErrorCode, isDatastoreError } from './errors';
 export { EtcdBackend, type EtcdBackendOptions } from './etcd';
 export { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';

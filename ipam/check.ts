@@ -128,7 +128,7 @@ export interface IpamCheckReport {
   leaked: Allocation[];
   /** Used by an endpoint or node, in an IP pool, but not allocated. */
   unallocated: { address: string; users: string[] }[];
-  /** Used, but in no IP pool. */
+  /** Used, but in no enabled IP pool. */
   outsidePools: { address: string; users: string[] }[];
   /** One address used by several endpoints or nodes. */
   duplicateUses: { address: string; users: string[] }[];
@@ -146,7 +146,9 @@ export interface IpamCheckReport {
 export function checkIpam(snapshot: IpamSnapshot, usage: UsageSnapshot): IpamCheckReport {
   const allocations = allocationsIn(snapshot);
   const allocated = new Set(allocations.map((a) => a.address));
+  // As calicoctl: addresses in disabled pools count as outside the active pools.
   const pools = usage.pools
+    .filter((p) => !(p.spec as { disabled?: boolean } | undefined)?.disabled)
     .map((p) => parseIpv4Cidr(String((p.spec as { cidr?: string } | undefined)?.cidr ?? '')))
     .filter((c): c is Ipv4Cidr => c !== undefined);
 
@@ -200,6 +202,7 @@ export function checkIpam(snapshot: IpamSnapshot, usage: UsageSnapshot): IpamChe
   const problems =
     leaked.length +
     unallocated.length +
+    outsidePools.length +
     duplicateUses.length +
     blocksWithoutAffinity.length +
     affinitiesWithoutBlock.length +

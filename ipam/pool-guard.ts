@@ -4,8 +4,7 @@
 // is gone its blocks are released from their nodes as Calico's ReleasePoolAffinities does: an empty block is
 // deleted with its affinity, a block still holding addresses stays (so they remain accounted for) but belongs
 // to no node any more.
-import type { KvGuard, KvStore, KvWrite, Resource } from '../datastore';
-import type { ResourceClientHooks } from '../datastore/client';
+import type { KvGuard, KvStore, KvWrite, Resource, ResourceClientHooks } from '../datastore';
 import { type AllocationBlock, blockCidr, inUseCount, parseBlock } from './block';
 import { type IpamSnapshot, readIpamSnapshot } from './check';
 import { IpamError } from './errors';
