@@ -7,7 +7,7 @@ import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOption
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
 import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
-import { isKvDelete, type KvGuard, type KvPair, type KvWrite } from './kv';
+import { isKvDelete, type KvEvent, type KvGuard, type KvPair, type KvWatchHandlers, type KvWrite } from './kv';
 import type { Resource } from './resource';
 import { decodeStored, encodeStored } from './stored';
 
@@ -143,17 +143,7 @@ export class EtcdBackend implements Backend {
 
   watch(options: WatchOptions, handlers: WatchHandlers): Watch {
     const prefix = options.kind ? kindPrefix(options.kind) : RESOURCES_PREFIX;
-    const firstRevision = String(BigInt(options.afterRevision) + 1n);
-    const watcher = this.client.watch().prefix(prefix).withPreviousKV().startRevision(firstRevision).watcher();
-    let ended = false;
-    const end = (err: Error) => {
-      if (ended) return;
-      ended = true;
-      void watcher.cancel().catch(() => undefined);
-      handlers.onError(err);
-    };
-    watcher.on('data', (res: IWatchResponse) => {
-      if (ended) return;
+    return this.watchPrefix(prefix, options.afterRevision, handlers.onError, (res) => {
       const events: WatchEvent[] = [];
       for (const ev of res.events) {
         const event = toWatchEvent(ev.type, ev.kv, ev.prev_kv);
@@ -161,8 +151,49 @@ export class EtcdBackend implements Backend {
       }
       if (events.length > 0) handlers.onEvents(events);
     });
-    // etcd3 would reconnect and resume on its own, but from the header revision, which can skip events
-    // still in flight; ending the watch makes the caller relist and diff, which cannot.
+  }
+
+  kvWatch(prefix: string, afterRevision: string, handlers: KvWatchHandlers): Watch {
+    return this.watchPrefix(prefix, afterRevision, handlers.onError, (res) => {
+      const events: KvEvent[] = res.events.map((ev) =>
+        ev.type === 'Delete'
+          ? {
+              type: 'DELETE',
+              pair: {
+                key: ev.kv.key.toString(),
+                value: ev.prev_kv?.value.toString() ?? '',
+                modRevision: ev.kv.mod_revision,
+              },
+            }
+          : { type: 'PUT', pair: toKvPair(ev.kv) },
+      );
+      if (events.length > 0) handlers.onEvents(events);
+    });
+  }
+
+  /**
+   * One watch on a prefix from afterRevision + 1 that ends (onError, once) rather than silently resuming:
+   * etcd3 would reconnect and resume on its own, but from the header revision, which can skip events still in
+   * flight; ending the watch makes the caller relist and diff, which cannot.
+   */
+  private watchPrefix(
+    prefix: string,
+    afterRevision: string,
+    onError: (err: Error) => void,
+    onData: (res: IWatchResponse) => void,
+  ): Watch {
+    const firstRevision = String(BigInt(afterRevision) + 1n);
+    const watcher = this.client.watch().prefix(prefix).withPreviousKV().startRevision(firstRevision).watcher();
+    let ended = false;
+    const end = (err: Error) => {
+      if (ended) return;
+      ended = true;
+      void watcher.cancel().catch(() => undefined);
+      onError(err);
+    };
+    watcher.on('data', (res: IWatchResponse) => {
+      if (!ended) onData(res);
+    });
     watcher.on('disconnected', (err: Error) => end(unavailable(this.description, err.message)));
     watcher.on('error', (err: Error) => {
       void this.explainCancelledWatch(firstRevision, err).then(end);

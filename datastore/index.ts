@@ -17,11 +17,28 @@ export { DatastoreError, type DatastoreErrorCode, isDatastoreError } from './err
 export { EtcdBackend, type EtcdBackendOptions } from './etcd';
 export { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 export * from './kinds';
-export { isKvDelete, type KvGuard, type KvPair, type KvStore, type KvWrite } from './kv';
+export {
+  isKvDelete,
+  type KvEvent,
+  type KvGuard,
+  type KvPair,
+  type KvStore,
+  type KvWatchHandlers,
+  type KvWrite,
+} from './kv';
 export { MemoryBackend } from './memory';
 export * from './model';
 export type { ObjectMeta, Resource, ResourceKey } from './resource';
-export { Syncer, type SyncerCallbacks, type SyncerOptions, type SyncerUpdate, type SyncStatus } from './syncer';
+export {
+  KvSyncer,
+  type SyncCallbacks,
+  Syncer,
+  type SyncerCallbacks,
+  type SyncerOptions,
+  type SyncerUpdate,
+  type SyncStatus,
+  type SyncUpdate,
+} from './syncer';
 
 export type DatastoreType = 'etcdv3' | 'kubernetes';
 

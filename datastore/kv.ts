@@ -16,6 +16,19 @@ export interface KvGuard {
 
 export type KvWrite = { key: string; value: string } | { key: string; delete: true };
 
+export interface KvEvent {
+  type: 'PUT' | 'DELETE';
+  /** For DELETE: the last value when the store still has it, else an empty value; modRevision is the deletion's. */
+  pair: KvPair;
+}
+
+export interface KvWatchHandlers {
+  /** Changes in revision order; one call per store transaction. */
+  onEvents(events: KvEvent[]): void;
+  /** The watch has ended (compacted or unreachable), as for resource watches: list again and watch again. */
+  onError(err: Error): void;
+}
+
 export interface KvStore {
   kvGet(key: string): Promise<KvPair | undefined>;
   /** Every key under prefix, in key order, read at one revision. */
@@ -25,6 +38,8 @@ export interface KvStore {
    * when a guard failed (nothing was written). Unreachable stores fail with a DatastoreError Unavailable.
    */
   kvCommit(guards: readonly KvGuard[], writes: readonly KvWrite[]): Promise<string | undefined>;
+  /** Changes under prefix after afterRevision (exclusive). */
+  kvWatch(prefix: string, afterRevision: string, handlers: KvWatchHandlers): { close(): void };
 }
 
 export function isKvDelete(w: KvWrite): w is { key: string; delete: true } {

@@ -1,33 +1,43 @@
 // An in-memory Backend with etcd's semantics (one revision counter, compare-and-swap on the key's mod
-// revision, ordered watches from a revision, compaction), for unit tests that need no etcd.
+// revision, ordered watches from a revision, compaction), for unit tests that need no etcd. Every change is
+// kept as a raw key event; resource watches and raw-key watches both read that one history.
 import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
-import { etcdKey, kindPrefix, RESOURCES_PREFIX } from './keys';
+import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
-import { isKvDelete, type KvGuard, type KvPair, type KvWrite } from './kv';
+import { isKvDelete, type KvEvent, type KvGuard, type KvPair, type KvWatchHandlers, type KvWrite } from './kv';
 import type { Resource } from './resource';
 import { decodeStored, encodeStored } from './stored';
 
 interface StoredValue {
   value: string;
   modRevision: number;
+  createRevision: number;
 }
 
-interface HistoryEntry {
+/** One changed key: after a put, its new value; after a delete, its last value. */
+interface Change {
+  type: 'PUT' | 'DELETE';
   key: string;
-  event: WatchEvent;
+  value: string;
+  revision: number;
+  /** For a put: the key did not exist before. */
+  created: boolean;
+  /** For a delete: the mod revision of the value deleted. */
+  lastModRevision: number;
 }
 
 interface MemoryWatch {
   prefix: string;
-  handlers: WatchHandlers;
+  deliver(changes: Change[]): void;
+  onError(err: Error): void;
   closed: boolean;
 }
 
 export class MemoryBackend implements Backend {
   readonly description = 'in-memory datastore';
   private readonly data = new Map<string, StoredValue>();
-  private readonly history: HistoryEntry[] = [];
+  private readonly history: Change[] = [];
   private revision = 1;
   private compactedRevision = 0;
   private watches: MemoryWatch[] = [];
@@ -44,10 +54,7 @@ export class MemoryBackend implements Backend {
   async list(kind?: KindInfo, namespace?: string): Promise<ListResult> {
     this.checkUp();
     const prefix = kind ? kindPrefix(kind, namespace) : RESOURCES_PREFIX;
-    const items = [...this.data.entries()]
-      .filter(([k]) => k.startsWith(prefix))
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([, v]) => decodeStored(v.value, String(v.modRevision)));
+    const items = this.sortedUnder(prefix).map(([, v]) => decodeStored(v.value, String(v.modRevision)));
     return { items, revision: String(this.revision) };
   }
 
@@ -56,7 +63,7 @@ export class MemoryBackend implements Backend {
     const key = etcdKey(kind, r.metadata.name, r.metadata.namespace);
     this.checkUp();
     if (this.data.has(key)) throw alreadyExists(kind, r.metadata.name, r.metadata.namespace);
-    return this.put(key, r, 'ADDED');
+    return this.putResource(key, r);
   }
 
   async update(r: Resource): Promise<Resource> {
@@ -68,7 +75,7 @@ export class MemoryBackend implements Backend {
     if (r.metadata.resourceVersion && r.metadata.resourceVersion !== String(stored.modRevision)) {
       throw conflict(kind, r.metadata.name, r.metadata.namespace, r.metadata.resourceVersion);
     }
-    return this.put(key, r, 'MODIFIED');
+    return this.putResource(key, r);
   }
 
   async delete(kind: KindInfo, name: string, namespace?: string, resourceVersion?: string): Promise<Resource> {
@@ -79,11 +86,9 @@ export class MemoryBackend implements Backend {
     if (resourceVersion && resourceVersion !== String(stored.modRevision)) {
       throw conflict(kind, name, namespace, resourceVersion);
     }
-    this.data.delete(key);
     this.revision++;
-    const last = decodeStored(stored.value, String(stored.modRevision));
-    this.record(key, { type: 'DELETED', object: last, revision: String(this.revision) });
-    return last;
+    this.apply([{ key, delete: true }]);
+    return decodeStored(stored.value, String(stored.modRevision));
   }
 
   async kvGet(key: string): Promise<KvPair | undefined> {
@@ -94,14 +99,14 @@ export class MemoryBackend implements Backend {
 
   async kvList(prefix: string): Promise<{ pairs: KvPair[]; revision: string }> {
     this.checkUp();
-    const pairs = [...this.data.entries()]
-      .filter(([k]) => k.startsWith(prefix))
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([key, v]) => ({ key, value: v.value, modRevision: String(v.modRevision) }));
+    const pairs = this.sortedUnder(prefix).map(([key, v]) => ({
+      key,
+      value: v.value,
+      modRevision: String(v.modRevision),
+    }));
     return { pairs, revision: String(this.revision) };
   }
 
-  /** Raw keys are outside the resource prefix, so no resource watch sees them. */
   async kvCommit(guards: readonly KvGuard[], writes: readonly KvWrite[]): Promise<string | undefined> {
     this.checkUp();
     for (const g of guards) {
@@ -110,35 +115,22 @@ export class MemoryBackend implements Backend {
       if (actual !== g.modRevision) return undefined;
     }
     this.revision++;
-    for (const w of writes) {
-      if (isKvDelete(w)) this.data.delete(w.key);
-      else this.data.set(w.key, { value: w.value, modRevision: this.revision });
-    }
+    this.apply(writes);
     return String(this.revision);
   }
 
   watch(options: WatchOptions, handlers: WatchHandlers): Watch {
     const prefix = options.kind ? kindPrefix(options.kind) : RESOURCES_PREFIX;
-    const watch: MemoryWatch = { prefix, handlers, closed: false };
-    const after = Number(options.afterRevision);
-    queueMicrotask(() => {
-      if (watch.closed) return;
-      if (this.down) return handlers.onError(unavailable(this.description));
-      if (after + 1 <= this.compactedRevision) {
-        return handlers.onError(
-          new DatastoreError('Compacted', `revision ${after + 1} has been compacted (at ${this.compactedRevision})`),
-        );
-      }
-      const backlog = this.history.filter((h) => Number(h.event.revision) > after && h.key.startsWith(prefix));
-      for (const h of backlog) handlers.onEvents([h.event]);
-      this.watches.push(watch);
+    return this.watchChanges(prefix, options.afterRevision, handlers.onError, (changes) => {
+      const events = changes.map(toWatchEvent).filter((e): e is WatchEvent => e !== undefined);
+      for (const e of events) handlers.onEvents([e]);
     });
-    return {
-      close: () => {
-        watch.closed = true;
-        this.watches = this.watches.filter((w) => w !== watch);
-      },
-    };
+  }
+
+  kvWatch(prefix: string, afterRevision: string, handlers: KvWatchHandlers): Watch {
+    return this.watchChanges(prefix, afterRevision, handlers.onError, (changes) => {
+      for (const c of changes) handlers.onEvents([toKvEvent(c)]);
+    });
   }
 
   async close(): Promise<void> {
@@ -158,7 +150,7 @@ export class MemoryBackend implements Backend {
     this.watches = [];
     for (const w of ended) {
       w.closed = true;
-      w.handlers.onError(unavailable(this.description, 'watch stream broken'));
+      w.onError(unavailable(this.description, 'watch stream broken'));
     }
   }
 
@@ -168,23 +160,99 @@ export class MemoryBackend implements Backend {
     if (down) this.breakWatches();
   }
 
-  private put(key: string, r: Resource, type: 'ADDED' | 'MODIFIED'): Resource {
+  private sortedUnder(prefix: string): [string, StoredValue][] {
+    return [...this.data.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+  }
+
+  private watchChanges(
+    prefix: string,
+    afterRevision: string,
+    onError: (err: Error) => void,
+    deliver: (changes: Change[]) => void,
+  ): Watch {
+    const watch: MemoryWatch = { prefix, deliver, onError, closed: false };
+    const after = Number(afterRevision);
+    queueMicrotask(() => {
+      if (watch.closed) return;
+      if (this.down) return onError(unavailable(this.description));
+      if (after + 1 <= this.compactedRevision) {
+        return onError(
+          new DatastoreError('Compacted', `revision ${after + 1} has been compacted (at ${this.compactedRevision})`),
+        );
+      }
+      const backlog = this.history.filter((c) => c.revision > after && c.key.startsWith(prefix));
+      if (backlog.length > 0) deliver(backlog);
+      this.watches.push(watch);
+    });
+    return {
+      close: () => {
+        watch.closed = true;
+        this.watches = this.watches.filter((w) => w !== watch);
+      },
+    };
+  }
+
+  private putResource(key: string, r: Resource): Resource {
     this.revision++;
     const value = encodeStored(r);
-    this.data.set(key, { value, modRevision: this.revision });
-    const stored = decodeStored(value, String(this.revision));
-    this.record(key, { type, object: stored, revision: String(this.revision) });
+    this.apply([{ key, value }]);
     return decodeStored(value, String(this.revision));
   }
 
-  private record(key: string, event: WatchEvent): void {
-    this.history.push({ key, event });
+  /** Writes at the current revision (already bumped) and tells the watches, one transaction at a time. */
+  private apply(writes: readonly KvWrite[]): void {
+    const changes: Change[] = [];
+    for (const w of writes) {
+      const before = this.data.get(w.key);
+      if (isKvDelete(w)) {
+        if (!before) continue;
+        this.data.delete(w.key);
+        changes.push({
+          type: 'DELETE',
+          key: w.key,
+          value: before.value,
+          revision: this.revision,
+          created: false,
+          lastModRevision: before.modRevision,
+        });
+      } else {
+        this.data.set(w.key, {
+          value: w.value,
+          modRevision: this.revision,
+          createRevision: before?.createRevision ?? this.revision,
+        });
+        changes.push({
+          type: 'PUT',
+          key: w.key,
+          value: w.value,
+          revision: this.revision,
+          created: !before,
+          lastModRevision: 0,
+        });
+      }
+    }
+    this.history.push(...changes);
     for (const w of this.watches) {
-      if (!w.closed && key.startsWith(w.prefix)) w.handlers.onEvents([event]);
+      if (w.closed) continue;
+      const mine = changes.filter((c) => c.key.startsWith(w.prefix));
+      if (mine.length > 0) w.deliver(mine);
     }
   }
 
   private checkUp(): void {
     if (this.down) throw unavailable(this.description);
   }
+}
+
+function toWatchEvent(c: Change): WatchEvent | undefined {
+  if (!parseEtcdKey(c.key)) return undefined;
+  const revision = String(c.revision);
+  if (c.type === 'DELETE') {
+    return { type: 'DELETED', object: decodeStored(c.value, String(c.lastModRevision)), revision };
+  }
+  return { type: c.created ? 'ADDED' : 'MODIFIED', object: decodeStored(c.value, revision), revision };
+}
+
+function toKvEvent(c: Change): KvEvent {
+  return { type: c.type, pair: { key: c.key, value: c.value, modRevision: String(c.revision) } };
 }

@@ -2,24 +2,30 @@
 // When the watch ends (etcd restarted, unreachable, or the revision compacted) it relists and sends the
 // difference between what it had delivered and what the store now holds, so a consumer never loses an
 // update and never sees one twice. Modelled on Calico's syncer (snapshot, then in-sync, then updates).
-import type { Backend, Watch, WatchEvent, WatchEventType } from './backend';
+// The same machinery serves resources (Syncer) and raw keys under a prefix such as IPAM's (KvSyncer).
+import type { Backend, Watch, WatchEventType } from './backend';
 import { type KindInfo, kindId, resolveKind } from './kinds';
+import type { KvPair } from './kv';
 import type { Resource } from './resource';
 
 export type SyncStatus = 'wait-for-datastore' | 'resync' | 'in-sync';
 
-export interface SyncerUpdate {
+export interface SyncUpdate<T> {
   type: WatchEventType;
   /** The new state; for DELETED, the last state the consumer was given. */
-  object: Resource;
+  object: T;
 }
 
-export interface SyncerCallbacks {
+export type SyncerUpdate = SyncUpdate<Resource>;
+
+export interface SyncCallbacks<T> {
   /** Updates in datastore order. The first call after start is the snapshot (all ADDED). */
-  onUpdates(updates: SyncerUpdate[]): void;
+  onUpdates(updates: SyncUpdate<T>[]): void;
   /** `in-sync` after the snapshot and after each relist; the error says why a resync or wait began. */
   onStatus?(status: SyncStatus, err?: Error): void;
 }
+
+export type SyncerCallbacks = SyncCallbacks<Resource>;
 
 export interface SyncerOptions {
   /** Only these kinds (all when absent). */
@@ -29,13 +35,20 @@ export interface SyncerOptions {
   retryMaxMs?: number;
 }
 
-function cacheKey(r: Resource): string {
-  return `${r.apiVersion}/${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
+/** Where a syncer reads: a list at one revision, a watch from it, and how to tell items apart. */
+interface SyncSource<T> {
+  list(): Promise<{ items: T[]; revision: string }>;
+  watch(
+    afterRevision: string,
+    onEvents: (events: { type: 'PUT' | 'DELETE'; item: T }[]) => void,
+    onError: (err: Error) => void,
+  ): Watch;
+  key(item: T): string;
+  version(item: T): string;
 }
 
-export class Syncer {
-  private readonly delivered = new Map<string, Resource>();
-  private readonly kindIds: Set<string> | undefined;
+class SyncCore<T> {
+  private readonly delivered = new Map<string, T>();
   private watch: Watch | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs: number;
@@ -44,11 +57,10 @@ export class Syncer {
   private generation = 0;
 
   constructor(
-    private readonly backend: Backend,
-    private readonly callbacks: SyncerCallbacks,
-    private readonly options: SyncerOptions = {},
+    private readonly source: SyncSource<T>,
+    private readonly callbacks: SyncCallbacks<T>,
+    private readonly options: Pick<SyncerOptions, 'retryInitialMs' | 'retryMaxMs'>,
   ) {
-    this.kindIds = options.kinds ? new Set(options.kinds.map(kindId)) : undefined;
     this.retryMs = options.retryInitialMs ?? 100;
   }
 
@@ -68,16 +80,11 @@ export class Syncer {
     this.retryTimer = undefined;
   }
 
-  private wanted(r: Resource): boolean {
-    return this.kindIds === undefined || this.kindIds.has(kindId(resolveKind(r)));
-  }
-
   private async relist(): Promise<void> {
     const generation = ++this.generation;
-    let listed: { items: Resource[]; revision: string };
+    let listed: { items: T[]; revision: string };
     try {
-      const single = this.options.kinds?.length === 1 ? this.options.kinds[0] : undefined;
-      listed = await this.backend.list(single);
+      listed = await this.source.list();
     } catch (err) {
       if (generation !== this.generation || !this.running) return;
       this.callbacks.onStatus?.('wait-for-datastore', err as Error);
@@ -86,20 +93,18 @@ export class Syncer {
     }
     if (generation !== this.generation || !this.running) return;
     this.retryMs = this.options.retryInitialMs ?? 100;
-    this.callbacks.onUpdates(this.diffAgainstDelivered(listed.items.filter((r) => this.wanted(r))));
+    this.callbacks.onUpdates(this.diffAgainstDelivered(listed.items));
     this.callbacks.onStatus?.('in-sync');
-    this.watch = this.backend.watch(
-      { afterRevision: listed.revision, ...(this.options.kinds?.length === 1 ? { kind: this.options.kinds[0] } : {}) },
-      {
-        onEvents: (events) => {
-          if (generation === this.generation) this.deliverEvents(events);
-        },
-        onError: (err) => {
-          if (generation !== this.generation || !this.running) return;
-          this.watch = undefined;
-          this.callbacks.onStatus?.('resync', err);
-          this.scheduleRelist();
-        },
+    this.watch = this.source.watch(
+      listed.revision,
+      (events) => {
+        if (generation === this.generation) this.deliverEvents(events);
+      },
+      (err) => {
+        if (generation !== this.generation || !this.running) return;
+        this.watch = undefined;
+        this.callbacks.onStatus?.('resync', err);
+        this.scheduleRelist();
       },
     );
   }
@@ -113,15 +118,15 @@ export class Syncer {
     }, delay);
   }
 
-  /** What changed between the objects delivered so far and a fresh list; updates `delivered` to match. */
-  private diffAgainstDelivered(items: Resource[]): SyncerUpdate[] {
-    const updates: SyncerUpdate[] = [];
+  /** What changed between the items delivered so far and a fresh list; updates `delivered` to match. */
+  private diffAgainstDelivered(items: T[]): SyncUpdate<T>[] {
+    const updates: SyncUpdate<T>[] = [];
     const seen = new Set<string>();
     for (const item of items) {
-      const key = cacheKey(item);
+      const key = this.source.key(item);
       seen.add(key);
       const before = this.delivered.get(key);
-      if (before?.metadata.resourceVersion === item.metadata.resourceVersion) continue;
+      if (before !== undefined && this.source.version(before) === this.source.version(item)) continue;
       updates.push({ type: before ? 'MODIFIED' : 'ADDED', object: item });
       this.delivered.set(key, item);
     }
@@ -133,22 +138,103 @@ export class Syncer {
     return updates;
   }
 
-  private deliverEvents(events: WatchEvent[]): void {
-    const updates: SyncerUpdate[] = [];
-    for (const event of events) {
-      if (!this.wanted(event.object)) continue;
-      const key = cacheKey(event.object);
+  private deliverEvents(events: { type: 'PUT' | 'DELETE'; item: T }[]): void {
+    const updates: SyncUpdate<T>[] = [];
+    for (const { type, item } of events) {
+      const key = this.source.key(item);
       const before = this.delivered.get(key);
-      if (event.type === 'DELETED') {
+      if (type === 'DELETE') {
         if (!before) continue;
         this.delivered.delete(key);
         updates.push({ type: 'DELETED', object: before });
       } else {
-        if (before?.metadata.resourceVersion === event.object.metadata.resourceVersion) continue;
-        this.delivered.set(key, event.object);
-        updates.push({ type: before ? 'MODIFIED' : 'ADDED', object: event.object });
+        if (before !== undefined && this.source.version(before) === this.source.version(item)) continue;
+        this.delivered.set(key, item);
+        updates.push({ type: before ? 'MODIFIED' : 'ADDED', object: item });
       }
     }
     if (updates.length > 0) this.callbacks.onUpdates(updates);
+  }
+}
+
+/** Resources: all kinds, or the kinds asked for. */
+export class Syncer {
+  private readonly core: SyncCore<Resource>;
+
+  constructor(backend: Backend, callbacks: SyncerCallbacks, options: SyncerOptions = {}) {
+    const kindIds = options.kinds ? new Set(options.kinds.map(kindId)) : undefined;
+    const wanted = (r: Resource) => kindIds === undefined || kindIds.has(kindId(resolveKind(r)));
+    const single = options.kinds?.length === 1 ? options.kinds[0] : undefined;
+    this.core = new SyncCore<Resource>(
+      {
+        list: async () => {
+          const listed = await backend.list(single);
+          return { items: listed.items.filter(wanted), revision: listed.revision };
+        },
+        watch: (afterRevision, onEvents, onError) =>
+          backend.watch(
+            { afterRevision, ...(single ? { kind: single } : {}) },
+            {
+              onEvents: (events) =>
+                onEvents(
+                  events
+                    .filter((e) => wanted(e.object))
+                    .map((e) => ({ type: e.type === 'DELETED' ? 'DELETE' : 'PUT', item: e.object })),
+                ),
+              onError,
+            },
+          ),
+        key: (r) => `${r.apiVersion}/${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`,
+        version: (r) => r.metadata.resourceVersion ?? '',
+      },
+      callbacks,
+      options,
+    );
+  }
+
+  start(): void {
+    this.core.start();
+  }
+
+  stop(): void {
+    this.core.stop();
+  }
+}
+
+/** Raw keys under a prefix (e.g. IPAM's /calico/ipam/v2/). */
+export class KvSyncer {
+  private readonly core: SyncCore<KvPair>;
+
+  constructor(
+    backend: Backend,
+    prefix: string,
+    callbacks: SyncCallbacks<KvPair>,
+    options: Pick<SyncerOptions, 'retryInitialMs' | 'retryMaxMs'> = {},
+  ) {
+    this.core = new SyncCore<KvPair>(
+      {
+        list: async () => {
+          const { pairs, revision } = await backend.kvList(prefix);
+          return { items: pairs, revision };
+        },
+        watch: (afterRevision, onEvents, onError) =>
+          backend.kvWatch(prefix, afterRevision, {
+            onEvents: (events) => onEvents(events.map((e) => ({ type: e.type, item: e.pair }))),
+            onError,
+          }),
+        key: (p) => p.key,
+        version: (p) => p.modRevision,
+      },
+      callbacks,
+      options,
+    );
+  }
+
+  start(): void {
+    this.core.start();
+  }
+
+  stop(): void {
+    this.core.stop();
   }
 }

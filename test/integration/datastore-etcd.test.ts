@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   EtcdBackend,
   isDatastoreError,
+  KvSyncer,
   kindByAlias,
   kindOf,
   type Resource,
@@ -16,6 +17,7 @@ import { type EtcdHandle, startEtcd } from '../harness';
 import { backendContract } from '../support/backend-contract';
 import { EXAMPLES } from '../support/examples';
 import { SyncRecorder } from '../support/sync-recorder';
+import { waitFor } from '../support/wait';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -157,6 +159,60 @@ describe('etcd backend', { skip: isRoot ? false : 'needs root: runs etcd' }, () 
     const t2 = rec.mirror.get('Tier//t2')?.spec as { order: number };
     assert.equal(t2.order, 200);
     assert.ok(!rec.mirror.has('Tier//t3'));
+  });
+
+  it('raw-key syncer follows IPAM keys across an etcd restart and a compaction', async () => {
+    const backend = await open();
+    const writer = new EtcdBackend(etcd.endpoints);
+    backends.push(writer);
+    const key = (n: number) => `/calico/ipam/v2/handle/kv-${n}`;
+    await writer.kvCommit(
+      [],
+      [
+        { key: key(1), value: 'one' },
+        { key: key(2), value: 'two' },
+      ],
+    );
+    const mirror = new Map<string, string>();
+    const syncer = new KvSyncer(
+      backend,
+      '/calico/ipam/v2/handle/kv-',
+      {
+        onUpdates: (updates) => {
+          for (const u of updates) {
+            if (u.type === 'DELETED') mirror.delete(u.object.key);
+            else mirror.set(u.object.key, u.object.value);
+          }
+        },
+      },
+      { retryInitialMs: 50, retryMaxMs: 500 },
+    );
+    syncer.start();
+    const until = (p: () => boolean, what: string) => waitFor(() => p(), what, 20_000, 20);
+    try {
+      await until(() => mirror.size === 2, 'the snapshot');
+      await writer.kvCommit(
+        [],
+        [
+          { key: key(1), delete: true },
+          { key: key(3), value: 'three' },
+        ],
+      );
+      await until(() => !mirror.has(key(1)) && mirror.get(key(3)) === 'three', 'live changes');
+      await etcd.restart();
+      await writer.kvCommit(
+        [],
+        [
+          { key: key(2), value: 'two again' },
+          { key: key(4), value: 'four' },
+        ],
+      );
+      await etcd.compact();
+      await until(() => mirror.get(key(2)) === 'two again' && mirror.has(key(4)), 'the resync');
+    } finally {
+      syncer.stop();
+    }
+    assert.deepEqual([...mirror.keys()].sort(), [key(2), key(3), key(4)]);
   });
 
   it('reports an unreachable etcd quickly, naming it', async () => {

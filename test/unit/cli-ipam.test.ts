@@ -256,6 +256,7 @@ describe('IPPool deletion guard', () => {
     const racing: KvStore = {
       kvGet: (key) => backend.kvGet(key),
       kvList: (prefix) => backend.kvList(prefix),
+      kvWatch: (prefix, after, handlers) => backend.kvWatch(prefix, after, handlers),
       async kvCommit(guards, writes: readonly KvWrite[]) {
         if (!raced && writes.some((w) => w.key === blockKey('10.0.0.64/26'))) {
           raced = true;

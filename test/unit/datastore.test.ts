@@ -4,6 +4,7 @@ import {
   DocumentRejected,
   etcdKey,
   isDatastoreError,
+  KvSyncer,
   kindByAlias,
   MemoryBackend,
   parseEtcdKey,
@@ -152,6 +153,58 @@ describe('Syncer', () => {
     await rec.until(() => rec.mirror.size === 2);
     syncer.stop();
     assert.deepEqual([...rec.mirror.keys()].sort(), ['Node//n1', 'Tier//t']);
+  });
+});
+
+describe('KvSyncer', () => {
+  it('mirrors raw keys under a prefix across a broken watch and a compaction', async () => {
+    const b = new MemoryBackend();
+    await b.kvCommit(
+      [],
+      [
+        { key: '/calico/ipam/v2/handle/a', value: '1' },
+        { key: '/calico/ipam/v2/handle/b', value: '1' },
+        { key: '/calico/other', value: 'x' },
+      ],
+    );
+    const mirror = new Map<string, string>();
+    const statuses: string[] = [];
+    const syncer = new KvSyncer(
+      b,
+      '/calico/ipam/v2/',
+      {
+        onUpdates: (updates) => {
+          for (const u of updates) {
+            if (u.type === 'DELETED') mirror.delete(u.object.key);
+            else mirror.set(u.object.key, u.object.value);
+          }
+        },
+        onStatus: (status) => statuses.push(status),
+      },
+      { retryInitialMs: 5 },
+    );
+    syncer.start();
+    const until = async (p: () => boolean) => {
+      for (let i = 0; i < 200 && !p(); i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(p(), `mirror ${JSON.stringify([...mirror])}`);
+    };
+    await until(() => mirror.size === 2);
+    await b.kvCommit(
+      [],
+      [
+        { key: '/calico/ipam/v2/handle/a', value: '2' },
+        { key: '/calico/ipam/v2/handle/b', delete: true },
+      ],
+    );
+    await until(() => mirror.get('/calico/ipam/v2/handle/a') === '2' && mirror.size === 1);
+    b.setDown(true);
+    b.setDown(false);
+    await b.kvCommit([], [{ key: '/calico/ipam/v2/handle/c', value: '3' }]);
+    b.compact();
+    await until(() => mirror.size === 2 && mirror.get('/calico/ipam/v2/handle/c') === '3');
+    syncer.stop();
+    assert.ok(statuses.includes('resync'));
+    assert.ok(!mirror.has('/calico/other'));
   });
 });
 
