@@ -2,7 +2,7 @@
 // checked here: a bad value is one line naming the flag, before anything starts.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { DatastoreConfig } from '../datastore';
+import { type DatastoreConfig, parseGoDuration } from '../datastore';
 
 export interface NodeConfig {
   nodeName: string;
@@ -48,12 +48,11 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** `90s`, `15m`, `1h`, `250ms` or plain seconds, to milliseconds. */
+/** A Go duration (`90s`, `15m`, `1h30m`) in milliseconds, or a ConfigError naming the flag. */
 export function parseDuration(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new ConfigError(`--${flag}: "${text}" is not a duration such as 90s, 15m or 1h`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
-  return Number(m[1]) * unit;
+  const ms = parseGoDuration(text.trim());
+  if (ms === undefined) throw new ConfigError(`--${flag}: "${text}" is not a duration such as 90s, 15m or 1h`);
+  return ms;
 }
 
 function poolEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {

@@ -1,6 +1,7 @@
 // The resource model: Calico v3's kinds (and Kubernetes' NetworkPolicy) as schemas and types, Calico's
 // defaulting, and Calico's validation rules. Pure functions of the documents they are given.
 export { applyDefaults } from './defaults';
+export { parseGoDuration } from './duration';
 export { ValidationError } from './errors';
 export {
   type Cidr,
