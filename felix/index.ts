@@ -14,3 +14,7 @@ export {
 } from './calc/dataplane';
 export { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS, type FelixInputs } from './calc/inputs';
 export { FELIX_DEFAULTS, type FelixSettings, felixSettings, type ProtoPort } from './config';
+export { Felix, type FelixOptions, type FelixStatus } from './felix';
+export { InterfaceManager, parseLinkEvent, workloadSysctls } from './interfaces';
+export { type FdbEntry, type NeighborEntry, NeighborManager } from './neighbors';
+export { VXLAN_OVERHEAD, VxlanDevice, type VxlanDeviceSpec } from './vxlan';

@@ -13,6 +13,8 @@ export interface NodeConfig {
   /** How often the IPAM garbage collector runs. */
   ipamGcIntervalMs: number;
   defaultPool: DefaultPoolConfig;
+  /** TABBY_DISABLE_FELIX / CALICO_DISABLE_FELIX: run without programming this host's dataplane. */
+  felixDisabled: boolean;
 }
 
 export interface DefaultPoolConfig {
@@ -36,6 +38,7 @@ export const NODE_USAGE = `Usage: tabby-node [flags]   (each flag also from the 
 First start against an empty datastore creates the default pool from TABBY_IPV4POOL_CIDR (192.168.0.0/16),
 TABBY_IPV4POOL_BLOCK_SIZE (26), TABBY_IPV4POOL_IPIP (Always), TABBY_IPV4POOL_VXLAN (Never),
 TABBY_IPV4POOL_NAT_OUTGOING (true); the CALICO_ names are accepted too.
+TABBY_DISABLE_FELIX=true (or CALICO_DISABLE_FELIX) runs it without programming the dataplane.
 `;
 
 const FLAGS = {
@@ -125,5 +128,6 @@ export function parseNodeConfig(argv: string[], env: NodeJS.ProcessEnv): NodeCon
     ipamLeakGracePeriodMs: parseDuration(get('ipam-leak-grace-period') ?? '15m', 'ipam-leak-grace-period'),
     ipamGcIntervalMs: 60_000,
     defaultPool: defaultPool(env),
+    felixDisabled: /^(true|1|yes)$/i.test(env.TABBY_DISABLE_FELIX ?? env.CALICO_DISABLE_FELIX ?? ''),
   };
 }

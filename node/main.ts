@@ -1,11 +1,12 @@
-// tabby-node: the per-node daemon (CONTRACT §3). So far it serves the node's address allocator on
-// <run-dir>/ipam.sock (CNI ADDs on this node are batched there), garbage-collects leaked addresses, creates
-// the default pool on an empty datastore and reports on <run-dir>/status.sock. BGP and the dataplane join
-// it in later steps.
+// tabby-node: the per-node daemon (CONTRACT §3). It runs felix (the dataplane), serves the node's address
+// allocator on <run-dir>/ipam.sock (CNI ADDs on this node are batched there), garbage-collects leaked
+// addresses, creates the default pool on an empty datastore and reports on <run-dir>/status.sock. BGP joins
+// it in a later step.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import { type Backend, isDatastoreError, kindByAlias, openBackend, ResourceClient } from '../datastore';
+import { Felix } from '../felix';
 import { IpamGarbageCollector, IpamService } from '../ipam';
 import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './config';
 import { IPAM_SOCKET, serveIpam } from './ipam-server';
@@ -98,6 +99,8 @@ export async function main(argv: string[]): Promise<void> {
   await whenReachable(() => ensureDefaultPool(backend, cfg, log), 'default pool', log);
 
   const ipam = new IpamService(backend, cfg.nodeName);
+  const felix = cfg.felixDisabled ? undefined : new Felix(backend, { nodeName: cfg.nodeName, log });
+  felix?.start();
   const servers: http.Server[] = [];
   try {
     servers.push(await serveIpam(path.join(cfg.runDir, IPAM_SOCKET), ipam));
@@ -105,7 +108,7 @@ export async function main(argv: string[]): Promise<void> {
       await serveStatus(path.join(cfg.runDir, 'status.sock'), () => ({
         node: cfg.nodeName,
         bgp: { peers: [] },
-        felix: { inSync: false, endpoints: 0, policies: 0, lastApplyMs: 0 },
+        felix: felix?.status() ?? { inSync: false, endpoints: 0, policies: 0, lastApplyMs: 0, disabled: true },
         ipam: { ...ipam.stats },
       })),
     );
@@ -118,6 +121,7 @@ export async function main(argv: string[]): Promise<void> {
   const shutdown = (signal: string) => {
     log(`${signal}: stopping`);
     if (gcTimer) clearInterval(gcTimer);
+    felix?.stop();
     for (const s of servers) s.close();
     void backend.close().finally(() => process.exit(0));
   };

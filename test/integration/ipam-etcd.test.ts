@@ -283,7 +283,8 @@ describe('IPAM on a real etcd', { skip: isRoot ? false : 'needs root: runs etcd'
     it("goes through tabby-node's socket, and directly again once the node is gone", async () => {
       const runDir = path.join(dir, 'node-run');
       const node = await spawnProcess(TABBY_NODE, ['--node-name', 'sock-node', '--run-dir', runDir], {
-        env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoints.join(',') },
+        // On this host's own namespace: IPAM only, no dataplane.
+        env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoints.join(','), TABBY_DISABLE_FELIX: 'true' },
       });
       try {
         await waitFor(() => node.output().includes('ready'), 'tabby-node to be ready', 15_000);
@@ -319,6 +320,7 @@ describe('IPAM on a real etcd', { skip: isRoot ? false : 'needs root: runs etcd'
         ETCD_ENDPOINTS: fresh.endpoints.join(','),
         TABBY_IPV4POOL_CIDR: '10.99.0.0/16',
         CALICO_IPV4POOL_IPIP: 'Never',
+        CALICO_DISABLE_FELIX: 'true',
       },
     });
     const b = openBackend({ type: 'etcdv3', etcdEndpoints: fresh.endpoints });

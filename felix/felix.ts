@@ -1,0 +1,217 @@
+// Felix: follows the datastore (resources through a Syncer, IPAM blocks through a KvSyncer), recomputes the
+// desired dataplane whenever something it reads changes, and has each manager make the kernel match: routes,
+// permanent neighbours, interface sysctls, the VXLAN device. Changes arriving while an apply runs are folded
+// into the next one. Every refresh interval the managers re-read the kernel and repair what drifted.
+import { type Backend, KvSyncer, kindByAlias, Syncer, type SyncStatus } from '../datastore';
+import { IPAM_PREFIX } from '../ipam';
+import { computeDataplane, type DesiredDataplane, VXLAN_DEVICE } from './calc/dataplane';
+import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS } from './calc/inputs';
+import { type FelixSettings, felixSettings } from './config';
+import { InterfaceManager } from './interfaces';
+import { NeighborManager } from './neighbors';
+import { FELIX_ROUTE_PROTOCOL, RouteTable } from './routes';
+import { VxlanDevice } from './vxlan';
+
+export interface FelixOptions {
+  nodeName: string;
+  log?(line: string): void;
+  /** Told the desired dataplane after each computation (tabby-node hands local blocks to BGP). */
+  onDesired?(desired: DesiredDataplane): void;
+}
+
+export interface FelixStatus {
+  inSync: boolean;
+  endpoints: number;
+  policies: number;
+  lastApplyMs: number;
+  /** Problems of the last apply (a device missing, a command failing), empty when all went through. */
+  problems: string[];
+  /** Applies run, and kernel writes made (routes, neighbours, sysctls): a steady state adds none. */
+  applies: number;
+  writes: number;
+}
+
+const RETRY_MS = 1000;
+
+export class Felix {
+  private readonly inputs = emptyInputs();
+  private readonly resourceSyncer: Syncer;
+  private readonly ipamSyncer: KvSyncer;
+  private readonly routes = new RouteTable({ protocol: FELIX_ROUTE_PROTOCOL });
+  private readonly neighbors: NeighborManager;
+  private readonly interfaces: InterfaceManager;
+  private readonly vxlan = new VxlanDevice();
+  private settings: FelixSettings;
+  private syncStatus: { resources: SyncStatus; ipam: SyncStatus } = {
+    resources: 'wait-for-datastore',
+    ipam: 'wait-for-datastore',
+  };
+  private desired: DesiredDataplane | undefined;
+  private applying = false;
+  private dirty = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private resyncIntervalMs = 0;
+  private stopped = false;
+  private lastApplyMs = 0;
+  private problems: string[] = [];
+  private applied = false;
+  private applies = 0;
+  private routeWrites = 0;
+
+  constructor(
+    backend: Backend,
+    private readonly options: FelixOptions,
+  ) {
+    this.settings = felixSettings([], options.nodeName);
+    const log = (line: string) => options.log?.(line);
+    this.neighbors = new NeighborManager({ ownedDevicePrefixes: [this.settings.interfacePrefix, VXLAN_DEVICE] });
+    this.interfaces = new InterfaceManager({
+      interfacePrefix: this.settings.interfacePrefix,
+      onInterfaceUp: (name) => {
+        this.routes.deviceChanged(name);
+        this.scheduleApply();
+      },
+      log,
+    });
+    this.resourceSyncer = new Syncer(
+      backend,
+      {
+        onUpdates: (updates) => {
+          if (applyResourceUpdates(this.inputs, updates)) this.scheduleApply();
+        },
+        onStatus: (status, err) => this.onSyncStatus('resources', status, err),
+      },
+      { kinds: FELIX_KINDS.map((k) => kindByAlias(k)!) },
+    );
+    this.ipamSyncer = new KvSyncer(backend, IPAM_PREFIX, {
+      onUpdates: (updates) => {
+        if (applyIpamUpdates(this.inputs, updates)) this.scheduleApply();
+      },
+      onStatus: (status, err) => this.onSyncStatus('ipam', status, err),
+    });
+  }
+
+  start(): void {
+    this.interfaces.start();
+    this.resourceSyncer.start();
+    this.ipamSyncer.start();
+    this.scheduleResync();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.resourceSyncer.stop();
+    this.ipamSyncer.stop();
+    this.interfaces.stop();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+  }
+
+  status(): FelixStatus {
+    return {
+      inSync: this.datastoreInSync() && this.applied && !this.dirty && this.problems.length === 0,
+      endpoints: this.desired?.workloads.length ?? 0,
+      policies: 0,
+      lastApplyMs: this.lastApplyMs,
+      problems: [...this.problems],
+      applies: this.applies,
+      writes: this.routeWrites + this.neighbors.stats.writes + this.interfaces.stats.writes,
+    };
+  }
+
+  private datastoreInSync(): boolean {
+    return this.syncStatus.resources === 'in-sync' && this.syncStatus.ipam === 'in-sync';
+  }
+
+  private onSyncStatus(which: 'resources' | 'ipam', status: SyncStatus, err?: Error): void {
+    this.syncStatus[which] = status;
+    // While the datastore is away the dataplane stays as it is: nothing is recomputed from a partial view.
+    if (status === 'in-sync') this.scheduleApply();
+    else if (err) this.options.log?.(`datastore (${which}): ${status}: ${err.message}`);
+  }
+
+  private scheduleApply(): void {
+    this.dirty = true;
+    if (this.applying || this.stopped || !this.datastoreInSync()) return;
+    setImmediate(() => void this.applyLoop());
+  }
+
+  private scheduleResync(): void {
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.resyncIntervalMs = this.settings.routeRefreshIntervalMs;
+    this.resyncTimer = setTimeout(() => {
+      void this.routes.resync().catch((err: Error) => this.options.log?.(`route resync: ${err.message}`));
+      this.scheduleApply();
+      this.scheduleResync();
+    }, this.settings.routeRefreshIntervalMs);
+    this.resyncTimer.unref();
+  }
+
+  private async applyLoop(): Promise<void> {
+    if (this.applying || this.stopped) return;
+    this.applying = true;
+    try {
+      while (this.dirty && !this.stopped && this.datastoreInSync()) {
+        this.dirty = false;
+        await this.applyOnce();
+      }
+    } catch (err) {
+      this.problems = [(err as Error).message];
+      this.options.log?.(`apply failed: ${(err as Error).message}; retrying in ${RETRY_MS} ms`);
+      this.dirty = true;
+      this.retryTimer = setTimeout(() => void this.applyLoop(), RETRY_MS);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  private async applyOnce(): Promise<void> {
+    const started = performance.now();
+    this.settings = felixSettings(this.inputs.felixConfigs.values(), this.options.nodeName);
+    if (this.settings.routeRefreshIntervalMs !== this.resyncIntervalMs) this.scheduleResync();
+    const desired = computeDataplane(this.inputs, this.options.nodeName, this.settings);
+    this.desired = desired;
+    this.options.onDesired?.(desired);
+    const problems: string[] = [];
+
+    // The tunnel devices first: routes through them need them.
+    problems.push(...(await this.applyVxlan(desired)));
+    problems.push(...this.interfaces.apply());
+    this.routes.setDesired(desired.routes);
+    const routeResult = await this.routes.apply();
+    for (const f of routeResult.failed) problems.push(`route ${f.dst}: ${f.error}`);
+    this.routeWrites += routeResult.added + routeResult.replaced + routeResult.deleted;
+    const fdb = (desired.vxlan?.peers ?? []).map((p) => ({ dev: VXLAN_DEVICE, mac: p.mac, dst: p.nodeIp }));
+    const vtepArp = (desired.vxlan?.peers ?? []).map((p) => ({ dev: VXLAN_DEVICE, ip: p.tunnelIp, mac: p.mac }));
+    this.neighbors.setDesired([...desired.neighbors, ...vtepArp], fdb);
+    problems.push(...(await this.neighbors.apply()));
+
+    this.problems = problems;
+    this.applied = true;
+    this.applies++;
+    this.lastApplyMs = Math.round(performance.now() - started);
+    for (const p of problems) this.options.log?.(p);
+  }
+
+  private async applyVxlan(desired: DesiredDataplane): Promise<string[]> {
+    if (!desired.vxlan) {
+      if (await this.vxlan.remove(VXLAN_DEVICE)) this.options.log?.(`removed ${VXLAN_DEVICE}`);
+      return [];
+    }
+    const me = this.inputs.nodes.get(this.options.nodeName);
+    const localIp = (me?.spec as { bgp?: { ipv4Address?: string } } | undefined)?.bgp?.ipv4Address?.split('/')[0];
+    if (!localIp) return [`VXLAN: node ${this.options.nodeName} has no IPv4 address yet`];
+    const changes = await this.vxlan.ensure({
+      name: VXLAN_DEVICE,
+      vni: desired.vxlan.vni,
+      port: desired.vxlan.port,
+      localIp,
+      mac: desired.vxlan.mac,
+      address: desired.vxlan.address,
+      mtu: this.settings.vxlanMtu,
+    });
+    if (changes.length > 0) this.options.log?.(`${VXLAN_DEVICE}: ${changes.join(', ')}`);
+    return [];
+  }
+}

@@ -1,0 +1,124 @@
+// Permanent neighbour entries felix owns: each workload's address and MAC on its cali interface (so the host
+// never has to ARP for a pod), and for VXLAN each remote VTEP's tunnel address → MAC (ARP) and MAC → node
+// address (FDB). Entries on other devices, and dynamic ones, are never touched.
+import { commandOutput, runCommand } from './command';
+
+export interface NeighborEntry {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+export interface FdbEntry {
+  dev: string;
+  mac: string;
+  dst: string;
+}
+
+export interface NeighborManagerOptions {
+  /** Devices whose permanent entries are ours: those starting with one of these prefixes or equal to them. */
+  ownedDevicePrefixes: readonly string[];
+  netns?: string;
+}
+
+function neighborKey(n: NeighborEntry): string {
+  return `${n.dev} ${n.ip}`;
+}
+
+function fdbKey(f: FdbEntry): string {
+  return `${f.dev} ${f.mac}`;
+}
+
+interface IpNeighJson {
+  dst?: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+interface BridgeFdbJson {
+  mac?: string;
+  ifname?: string;
+  dst?: string;
+  state?: string;
+  flags?: string[];
+}
+
+/** Writes only what differs: `neigh replace`/`del` through one `ip -batch`, `fdb replace`/`del` through one `bridge -batch`. */
+export class NeighborManager {
+  private desiredNeighbors = new Map<string, NeighborEntry>();
+  private desiredFdb = new Map<string, FdbEntry>();
+  /** Counters: entries written and batches run, for tests ("a second apply writes nothing") and status. */
+  readonly stats = { writes: 0, batches: 0 };
+
+  constructor(private readonly options: NeighborManagerOptions) {}
+
+  setDesired(neighbors: readonly NeighborEntry[], fdb: readonly FdbEntry[]): void {
+    this.desiredNeighbors = new Map(neighbors.map((n) => [neighborKey(n), { ...n, mac: n.mac.toLowerCase() }]));
+    this.desiredFdb = new Map(fdb.map((f) => [fdbKey(f), { ...f, mac: f.mac.toLowerCase() }]));
+  }
+
+  private owned(dev: string | undefined): boolean {
+    return dev !== undefined && this.options.ownedDevicePrefixes.some((p) => dev.startsWith(p));
+  }
+
+  /** Applies the difference; returns problems (e.g. a workload device that does not exist yet) without throwing. */
+  async apply(): Promise<string[]> {
+    const problems: string[] = [];
+    const lines: string[] = [];
+    const current = JSON.parse(
+      (await commandOutput('ip', ['-j', 'neigh', 'show', 'nud', 'permanent'], this.cmd())) || '[]',
+    ) as IpNeighJson[];
+    const seen = new Set<string>();
+    for (const n of current) {
+      if (!this.owned(n.dev) || n.dst === undefined) continue;
+      const key = `${n.dev} ${n.dst}`;
+      const want = this.desiredNeighbors.get(key);
+      if (!want) lines.push(`neigh del ${n.dst} dev ${n.dev}`);
+      else if (want.mac === n.lladdr?.toLowerCase()) seen.add(key);
+    }
+    for (const [key, n] of this.desiredNeighbors) {
+      if (!seen.has(key)) lines.push(`neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent`);
+    }
+    problems.push(...(await this.batch('ip', lines)));
+
+    const fdbLines: string[] = [];
+    if (this.desiredFdb.size > 0 || this.options.ownedDevicePrefixes.length > 0) {
+      const fdb = JSON.parse(
+        (await commandOutput('bridge', ['-j', 'fdb', 'show'], this.cmd())) || '[]',
+      ) as BridgeFdbJson[];
+      const seenFdb = new Set<string>();
+      for (const f of fdb) {
+        if (!this.owned(f.ifname) || f.mac === undefined || f.dst === undefined || f.mac === '00:00:00:00:00:00')
+          continue;
+        const key = `${f.ifname} ${f.mac}`;
+        const want = this.desiredFdb.get(key);
+        if (!want) fdbLines.push(`fdb del ${f.mac} dev ${f.ifname} dst ${f.dst} self`);
+        else if (want.dst === f.dst) seenFdb.add(key);
+      }
+      for (const [key, f] of this.desiredFdb) {
+        if (!seenFdb.has(key)) fdbLines.push(`fdb replace ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`);
+      }
+    }
+    problems.push(...(await this.batch('bridge', fdbLines)));
+    return problems;
+  }
+
+  private cmd() {
+    return this.options.netns === undefined ? {} : { netns: this.options.netns };
+  }
+
+  /** One batch; with -force the tool goes on after a failing line, so one missing device blocks nothing else. */
+  private async batch(tool: 'ip' | 'bridge', lines: string[]): Promise<string[]> {
+    if (lines.length === 0) return [];
+    this.stats.batches++;
+    this.stats.writes += lines.length;
+    const result = await runCommand(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, ...this.cmd() });
+    if (result.code === 0) return [];
+    return result.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^Command failed/.test(l))
+      .map((l) => `${tool}: ${l}`);
+  }
+}
