@@ -386,6 +386,8 @@ export class IpamAllocator {
     for (const pool of request.pools) {
       for (const source of sources) {
         for (const entry of source.values()) {
+          // A full block is skipped before it is copied: a node with many full blocks would copy them all per request.
+          if (!work.has(entry.block.cidr) && entry.block.unallocated.length === 0) continue;
           if (!ipv4InCidr(blockCidr(entry.block).base, pool.cidr)) continue;
           const w = work.get(entry.block.cidr) ?? { entry, copy: structuredClone(entry.block), placed: [] };
           const ordinal = assignNext(w.copy, request.handleId, request.attrs);

@@ -9,6 +9,7 @@ import {
   type KindInfo,
   kindByAlias,
   type Resource,
+  Syncer,
 } from '../datastore';
 import { type Assigned, type AssignRequest, DEFAULT_IPAM_CONFIG, IpamAllocator, type IpamConfig } from './allocator';
 import { ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP, ATTR_TYPE } from './block';
@@ -59,6 +60,8 @@ export class IpamService {
   private assigns: Waiting<AddressRequest, Assigned>[] = [];
   private releases: Waiting<string, string[]>[] = [];
   private draining = false;
+  private contextSyncer: Syncer | undefined;
+  private cachedContext: Map<string, Resource> | undefined;
   /** Counters for status and benchmarks: batches committed and requests they carried. */
   readonly stats = { batches: 0, requests: 0 };
 
@@ -176,8 +179,55 @@ export class IpamService {
     }
   }
 
-  /** What pool selection needs, read once per batch. */
+  /**
+   * Keeps what pool selection reads (pools, IPAMConfiguration, Nodes, namespace Profiles) current from a
+   * syncer, so a batch needs no reads before its commit. Until the syncer is in sync, and without it (the CNI
+   * plugin's direct path), every batch reads them.
+   */
+  watchContext(): void {
+    if (this.contextSyncer) return;
+    const cache = new Map<string, Resource>();
+    const keyOf = (r: Resource) => `${r.kind}/${r.metadata.name}`;
+    this.contextSyncer = new Syncer(
+      this.backend,
+      {
+        onUpdates: (updates) => {
+          for (const u of updates) {
+            if (u.type === 'DELETED') cache.delete(keyOf(u.object));
+            else cache.set(keyOf(u.object), u.object);
+          }
+        },
+        onStatus: (status) => {
+          this.cachedContext = status === 'in-sync' ? cache : undefined;
+        },
+      },
+      { kinds: ['ippool', 'ipamconfiguration', 'node', 'profile'].map(kind) },
+    );
+    this.contextSyncer.start();
+  }
+
+  stop(): void {
+    this.contextSyncer?.stop();
+    this.contextSyncer = undefined;
+    this.cachedContext = undefined;
+  }
+
+  /** What pool selection needs: from the watched cache, or read once per batch. */
   private async loadContext(requests: readonly AddressRequest[]) {
+    const cached = this.cachedContext;
+    if (cached) {
+      const profiles = new Map<string, Resource>();
+      for (const r of requests) {
+        const p = r.namespace === undefined ? undefined : cached.get(`Profile/kns.${r.namespace}`);
+        if (p) profiles.set(r.namespace!, p);
+      }
+      return {
+        pools: [...cached.values()].filter((r) => r.kind === 'IPPool'),
+        config: ipamConfigOf(cached.get(`IPAMConfiguration/${IPAM_CONFIG_NAME}`)),
+        nodeLabels: cached.get(`Node/${this.node}`)?.metadata.labels ?? {},
+        profiles,
+      };
+    }
     const namespaces = [...new Set(requests.map((r) => r.namespace).filter((n): n is string => n !== undefined))];
     const [pools, configDoc, nodeDoc, ...profileDocs] = await Promise.all([
       this.backend.list(kind('ippool')).then((l) => l.items),

@@ -99,6 +99,7 @@ export async function main(argv: string[]): Promise<void> {
   await whenReachable(() => ensureDefaultPool(backend, cfg, log), 'default pool', log);
 
   const ipam = new IpamService(backend, cfg.nodeName);
+  ipam.watchContext();
   const felix = cfg.felixDisabled ? undefined : new Felix(backend, { nodeName: cfg.nodeName, log });
   felix?.start();
   const servers: http.Server[] = [];
@@ -122,6 +123,7 @@ export async function main(argv: string[]): Promise<void> {
     log(`${signal}: stopping`);
     if (gcTimer) clearInterval(gcTimer);
     felix?.stop();
+    ipam.stop();
     for (const s of servers) s.close();
     void backend.close().finally(() => process.exit(0));
   };

@@ -199,6 +199,35 @@ describe('IpamService on the in-memory datastore', () => {
     await assert.rejects(n2.assign({ handleId: 'net.c' }), /strictAffinity forbids borrowing/);
   });
 
+  it('follows pools and IPAMConfiguration from a syncer once watching, with no reads per batch', async () => {
+    const { backend, client } = await store(pool('p', '10.0.0.0/26'));
+    const n1 = new IpamService(backend, 'n1');
+    const n2 = new IpamService(backend, 'n2');
+    n2.watchContext();
+    await n1.assign({ handleId: 'net.a' });
+    await new Promise((r) => setTimeout(r, 10));
+    let poolReads = 0;
+    const list = backend.list.bind(backend);
+    backend.list = (kind, namespace) => {
+      if (kind?.kind === 'IPPool') poolReads++;
+      return list(kind, namespace);
+    };
+    assert.match((await n2.assign({ handleId: 'net.b' })).address, /^10\.0\.0\./, 'borrowed');
+    await client.apply({
+      apiVersion: v3,
+      kind: 'IPAMConfiguration',
+      metadata: { name: 'default' },
+      spec: { strictAffinity: true },
+    });
+    await assert.rejects(
+      n2.assign({ handleId: 'net.c' }),
+      /strictAffinity forbids borrowing/,
+      'the change is seen at once',
+    );
+    assert.equal(poolReads, 0, 'no batch read the pools');
+    n2.stop();
+  });
+
   it("claims a new block when the node's blocks are full, up to maxBlocksPerHost", async () => {
     const { backend, client } = await store(pool('p', '10.0.0.0/24', { blockSize: 30 }));
     await client.create({
