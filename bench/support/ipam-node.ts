@@ -13,7 +13,7 @@ import { openBackend } from '../../datastore';
 import { IpamService } from '../../ipam';
 import { IPAM_SOCKET, serveIpam } from '../../node/ipam-server';
 import { listenUnix } from '../../node/unix-http';
-import { countingBackend, type AllocatorCounters, STATS_SOCKET } from './ipam-stats';
+import { type AllocatorCounters, countingBackend, STATS_SOCKET } from './ipam-stats';
 import { failAs, report } from './report';
 
 async function main(): Promise<void> {
@@ -30,6 +30,8 @@ async function main(): Promise<void> {
   if (!endpoints || !runDir || !node) failAs('ipam-node', '--etcd-endpoints, --run-dir and --node are required');
   const { backend, calls } = countingBackend(openBackend({ type: 'etcdv3', etcdEndpoints: endpoints.split(',') }));
   const service = new IpamService(backend, node);
+  // As tabby-node: pools, IPAMConfiguration and Node come from a syncer, not from reads per batch.
+  service.watchContext();
   const servers: http.Server[] = [
     await serveIpam(path.join(runDir, IPAM_SOCKET), service),
     await listenUnix(path.join(runDir, STATS_SOCKET), (method, route) => {
