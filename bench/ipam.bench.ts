@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { type Backend, kindByAlias, openBackend, ResourceClient } from '../datastore';
-import { allocationsIn, type Assigned, IpamService, readIpamSnapshot } from '../ipam';
+import { type Assigned, allocationsIn, IpamService, readIpamSnapshot } from '../ipam';
 import { IPAM_SOCKET } from '../node/ipam-server';
 import { callUnix } from '../node/unix-http';
 import { type EtcdHandle, type ProcessHandle, run, spawnProcess, startEtcd } from '../test/harness';

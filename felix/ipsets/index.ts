@@ -16,13 +16,13 @@ export {
   type WantedIpSetMetadata,
 } from './ipset';
 export { IpsetCommandBackend } from './ipset-command';
-export { MemberDelta } from './member-delta';
 export {
   type IpSetApplyResult,
   type IpSetDeletionResult,
   IpSetManager,
   type IpSetManagerOptions,
 } from './manager';
+export { MemberDelta } from './member-delta';
 export {
   type KernelIpSet,
   planUpdates,

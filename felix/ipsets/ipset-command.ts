@@ -1,7 +1,7 @@
 // IpsetBackend on the ipset command: one process per listing or transaction, inside a named network namespace
 // (`ip netns exec`) when asked.
 import { spawn } from 'node:child_process';
-import { IpsetError, type IpsetBackend } from './backend';
+import { type IpsetBackend, IpsetError } from './backend';
 import { parseIpsetNames, parseRestoreError } from './save-format';
 
 interface IpsetExit {

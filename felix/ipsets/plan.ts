@@ -3,10 +3,10 @@
 import {
   canSwap,
   type IpSetMetadata,
-  type WantedIpSetMetadata,
   isTempIpSetName,
   sameMetadata,
   tempIpSetName,
+  type WantedIpSetMetadata,
 } from './ipset';
 import type { MemberDelta } from './member-delta';
 import { formatCreate } from './save-format';

@@ -2,7 +2,7 @@
 // topology whatever happens). ipsets are per network namespace, so the sets of one run touch no one else's.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IpsetCommandBackend, IpSetManager, tempIpSetName } from '../../felix/ipsets';
+import { IpSetManager, IpsetCommandBackend, tempIpSetName } from '../../felix/ipsets';
 import { ipSetNameForId, selectorIpSetId } from '../../policy';
 import { run, runIn, withTopology } from '../harness';
 

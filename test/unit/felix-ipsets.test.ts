@@ -5,10 +5,10 @@ import { describe, it } from 'node:test';
 import {
   canonicalMember,
   formatCreate,
-  type IpsetBackend,
-  IpsetError,
   IpSetManager,
   type IpSetManagerOptions,
+  type IpsetBackend,
+  IpsetError,
   MemberDelta,
   parseIpsetNames,
   parseIpsetSave,
