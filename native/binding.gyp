@@ -7,10 +7,17 @@
       "sources": [
         "src/addon.cc",
         "src/args.cc",
+        "src/checksum.cc",
         "src/inet.cc",
+        "src/ipip.cc",
+        "src/ipip_datapath.cc",
+        "src/ipip_routes.cc",
         "src/sockopt.cc",
         "src/syserror.cc",
         "src/tcp.cc",
+        "src/tcp_coalesce.cc",
+        "src/tcp_segment.cc",
+        "src/tun.cc",
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # NAPI_VERSION 8: async cleanup hooks, which let a pending connect close its libuv handles when a worker thread

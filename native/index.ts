@@ -1,9 +1,10 @@
 // TCP with what Node's net module lacks and BGP needs: TCP-MD5 (RFC 2385) and GTSM TTLs (RFC 5082) set before the
 // first packet. tabby's native addon (native/src) does the socket calls and hands over raw fds; this module wraps
 // them in net.Socket / net.Server, so everything after the connect or accept is ordinary Node.
+
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
+import { loadNativeAddon } from './addon';
 
 export interface TcpSocketOptions {
   /** RFC 2385 TCP-MD5 key for connections with this peer address ('' or absent: none). */
@@ -27,28 +28,7 @@ interface NativeBinding {
 /** Node's own default backlog for server.listen(). */
 const DEFAULT_BACKLOG = 511;
 
-/**
- * Where node-gyp builds the addon (native/build/Release), seen from this module: it runs compiled from
- * dist/native/, or from native/ itself when loaded from source.
- */
-const ADDON_FILES = [
-  path.resolve(__dirname, '..', '..', 'native', 'build', 'Release', 'tabby_native.node'),
-  path.resolve(__dirname, 'build', 'Release', 'tabby_native.node'),
-];
-
-function loadBinding(): NativeBinding | Error {
-  const file = ADDON_FILES.find((candidate) => fs.existsSync(candidate));
-  if (file === undefined) {
-    return new Error(`tabby's native addon is not built (no ${ADDON_FILES.join(' or ')}); run npm run build`);
-  }
-  try {
-    return require(file) as NativeBinding;
-  } catch (err) {
-    return new Error(`tabby's native addon ${file} does not load: ${(err as Error).message}`);
-  }
-}
-
-const loaded = loadBinding();
+const loaded = loadNativeAddon() as NativeBinding | Error;
 
 /** Whether the addon loaded (false on a machine where it could not be built; callers then fall back). */
 export const nativeAvailable: boolean = !(loaded instanceof Error);

@@ -2,12 +2,14 @@
 // functions on the exports here.
 #include <napi.h>
 
+#include "ipip.h"
 #include "tcp.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tabby::RegisterTcp(env, exports);
+  tabby::RegisterIpip(env, exports);
   return exports;
 }
 

@@ -1,6 +1,7 @@
 #include "tcp.h"
 
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -106,6 +107,10 @@ class PendingConnect {
 
   static void OnTimeout(uv_timer_t* timer) {
     auto* self = static_cast<PendingConnect*>(timer->data);
+    // libuv runs due timers before it polls: on a loop that was held up past the deadline, a connect that did
+    // complete in time would be reported as timed out. Ask the socket itself first.
+    pollfd ready{self->fd_.Get(), POLLOUT, 0};
+    if (poll(&ready, 1, 0) == 1) return OnWritable(&self->poll_, 0, 0);
     // No SYN-ACK and no RST: the peer is down or unreachable, or drops our SYNs (TCP-MD5 key or GTSM TTL mismatch).
     self->Finish(SysResult::Failure(ETIMEDOUT, "connect"), "no answer within " + std::to_string(self->timeoutMs_) +
                                                                " ms");
