@@ -4,10 +4,11 @@
 // into the next one. Every refresh interval the managers re-read the kernel and repair what drifted.
 import { type Backend, KvSyncer, kindByAlias, Syncer, type SyncStatus } from '../datastore';
 import { IPAM_PREFIX } from '../ipam';
-import { computeDataplane, type DesiredDataplane, VXLAN_DEVICE } from './calc/dataplane';
+import { computeDataplane, type DesiredDataplane, IPIP_DEVICE, VXLAN_DEVICE } from './calc/dataplane';
 import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS } from './calc/inputs';
 import { type FelixSettings, felixSettings } from './config';
 import { InterfaceManager } from './interfaces';
+import { IpipDevice } from './ipip-device';
 import { NeighborManager } from './neighbors';
 import { FELIX_ROUTE_PROTOCOL, RouteTable } from './routes';
 import { VxlanDevice } from './vxlan';
@@ -41,6 +42,7 @@ export class Felix {
   private readonly neighbors: NeighborManager;
   private readonly interfaces: InterfaceManager;
   private readonly vxlan = new VxlanDevice();
+  private readonly ipip = new IpipDevice();
   private settings: FelixSettings;
   private syncStatus: { resources: SyncStatus; ipam: SyncStatus } = {
     resources: 'wait-for-datastore',
@@ -104,6 +106,7 @@ export class Felix {
     this.resourceSyncer.stop();
     this.ipamSyncer.stop();
     this.interfaces.stop();
+    this.ipip.stop();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
   }
@@ -176,6 +179,7 @@ export class Felix {
     const problems: string[] = [];
 
     // The tunnel devices first: routes through them need them.
+    problems.push(...(await this.applyIpip(desired)));
     problems.push(...(await this.applyVxlan(desired)));
     problems.push(...this.interfaces.apply());
     this.routes.setDesired(desired.routes);
@@ -194,13 +198,36 @@ export class Felix {
     for (const p of problems) this.options.log?.(p);
   }
 
+  /** This node's underlay address, from its Node resource. */
+  private localIp(): string | undefined {
+    const me = this.inputs.nodes.get(this.options.nodeName);
+    return (me?.spec as { bgp?: { ipv4Address?: string } } | undefined)?.bgp?.ipv4Address?.split('/')[0];
+  }
+
+  private async applyIpip(desired: DesiredDataplane): Promise<string[]> {
+    if (!desired.ipip) {
+      if (await this.ipip.remove(IPIP_DEVICE)) this.options.log?.(`IPIP off: ${IPIP_DEVICE} taken down`);
+      return [];
+    }
+    const localIp = this.localIp();
+    if (!localIp) return [`IPIP: node ${this.options.nodeName} has no IPv4 address yet`];
+    const changes = await this.ipip.ensure({
+      name: IPIP_DEVICE,
+      localIp,
+      address: desired.ipip.address,
+      mtu: this.settings.ipipMtu,
+      peers: desired.ipip.peers,
+    });
+    if (changes.length > 0) this.options.log?.(`${IPIP_DEVICE} (${this.ipip.mode}): ${changes.join(', ')}`);
+    return [];
+  }
+
   private async applyVxlan(desired: DesiredDataplane): Promise<string[]> {
     if (!desired.vxlan) {
       if (await this.vxlan.remove(VXLAN_DEVICE)) this.options.log?.(`removed ${VXLAN_DEVICE}`);
       return [];
     }
-    const me = this.inputs.nodes.get(this.options.nodeName);
-    const localIp = (me?.spec as { bgp?: { ipv4Address?: string } } | undefined)?.bgp?.ipv4Address?.split('/')[0];
+    const localIp = this.localIp();
     if (!localIp) return [`VXLAN: node ${this.options.nodeName} has no IPv4 address yet`];
     const changes = await this.vxlan.ensure({
       name: VXLAN_DEVICE,

@@ -6,6 +6,7 @@ export interface NativeIpipOptions {
   localAddress: string;
   mtu?: number;
   acceptAnyRemote?: boolean;
+  persistent?: boolean;
 }
 
 export interface NativeIpipStats {

@@ -30,6 +30,11 @@ export interface UserspaceIpipOptions {
   mtu?: number;
   /** Decapsulate packets from any sender, not only from the remotes of the current routes (default false). */
   acceptAnyRemote?: boolean;
+  /**
+   * Keep the device, with the kernel's routes through it, after stop() or the process's death, for the next
+   * start to attach to (a node restart then does not cut tunnelled traffic); remove it with `ip link del`.
+   */
+  persistent?: boolean;
 }
 
 export interface PacketCount {
@@ -113,6 +118,7 @@ export class UserspaceIpip {
       localAddress: opts.localAddress,
       ...(opts.mtu === undefined ? {} : { mtu: opts.mtu }),
       acceptAnyRemote: opts.acceptAnyRemote ?? false,
+      persistent: opts.persistent ?? false,
     });
     return new UserspaceIpip(datapath, ifname, opts.localAddress);
   }

@@ -42,7 +42,7 @@ class IpipDatapathObject : public Napi::ObjectWrap<IpipDatapathObject> {
                         InstanceMethod<&IpipDatapathObject::Stop>("stop")});
   }
 
-  // new IpipDatapath({ifname, localAddress, mtu?, acceptAnyRemote?})
+  // new IpipDatapath({ifname, localAddress, mtu?, acceptAnyRemote?, persistent?})
   explicit IpipDatapathObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IpipDatapathObject>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) {
@@ -77,6 +77,12 @@ class IpipDatapathObject : public Napi::ObjectWrap<IpipDatapathObject> {
     config.localAddress = local.s_addr;
     config.mtu = static_cast<int>(mtu);
     config.acceptAnyRemote = acceptAny.IsBoolean() && acceptAny.As<Napi::Boolean>().Value();
+    Napi::Value persistent = options.Get("persistent");
+    if (!persistent.IsUndefined() && !persistent.IsBoolean()) {
+      Napi::TypeError::New(env, "persistent must be a boolean").ThrowAsJavaScriptException();
+      return;
+    }
+    config.persistent = persistent.IsBoolean() && persistent.As<Napi::Boolean>().Value();
     if (SysResult r = IpipDatapath::Start(config, &datapath_); r.Failed()) {
       SystemError(env, r, config.ifname + " (local " + localText + ")", TunSetupDetail(r, config.ifname))
           .ThrowAsJavaScriptException();

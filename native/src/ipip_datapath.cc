@@ -80,7 +80,7 @@ IpipDatapath::~IpipDatapath() { Stop(); }
 
 SysResult IpipDatapath::Start(const IpipConfig& config, std::unique_ptr<IpipDatapath>* out) {
   std::unique_ptr<IpipDatapath> datapath(new IpipDatapath(config));
-  if (SysResult r = OpenTun(config.ifname, &datapath->tun_); r.Failed()) return r;
+  if (SysResult r = OpenTun(config.ifname, config.persistent, &datapath->tun_); r.Failed()) return r;
   if (config.mtu > 0) {
     if (SysResult r = SetInterfaceMtu(config.ifname, config.mtu); r.Failed()) return r;
   }

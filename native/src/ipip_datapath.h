@@ -33,6 +33,11 @@ struct IpipConfig {
   int mtu = 0;
   /** Decapsulate packets from any sender, not only from the remotes of the current routes. */
   bool acceptAnyRemote = false;
+  /**
+   * Keep the device (and the kernel's routes through it) when the datapath stops or the process dies, so a
+   * restarted node attaches to it again instead of cutting traffic; removing it is then `ip link del`.
+   */
+  bool persistent = false;
 };
 
 /** Why packets were dropped. */

@@ -22,7 +22,7 @@ ifreq InterfaceRequest(const std::string& name) {
 
 }  // namespace
 
-SysResult OpenTun(const std::string& name, UniqueFd* out) {
+SysResult OpenTun(const std::string& name, bool persistent, UniqueFd* out) {
   if (name.empty() || name.size() >= IFNAMSIZ) return SysResult::Failure(EINVAL, "TUNSETIFF");
   UniqueFd fd(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd.Valid()) return LastError("open /dev/net/tun");
@@ -31,6 +31,8 @@ SysResult OpenTun(const std::string& name, UniqueFd* out) {
   if (ioctl(fd.Get(), TUNSETIFF, &request) != 0) return LastError("ioctl TUNSETIFF");
   unsigned offloads = TUN_F_CSUM | TUN_F_TSO4;
   if (ioctl(fd.Get(), TUNSETOFFLOAD, offloads) != 0) return LastError("ioctl TUNSETOFFLOAD");
+  // Also clears persistence on a device left persistent before, when this datapath is not to keep it.
+  if (ioctl(fd.Get(), TUNSETPERSIST, persistent ? 1 : 0) != 0) return LastError("ioctl TUNSETPERSIST");
   *out = std::move(fd);
   return SysResult::Ok();
 }

@@ -16,7 +16,7 @@ namespace tabby {
  * EBUSY when another process holds it, and EINVAL when a device of that name exists and is not a TUN device (a
  * kernel `tunl0`, for example).
  */
-SysResult OpenTun(const std::string& name, UniqueFd* out);
+SysResult OpenTun(const std::string& name, bool persistent, UniqueFd* out);
 
 /** Sets the MTU of interface `name` (SIOCSIFMTU). */
 SysResult SetInterfaceMtu(const std::string& name, int mtu);

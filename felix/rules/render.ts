@@ -1,0 +1,223 @@
+// Felix's base iptables rules as data: every chain, hook and ipset a node needs before any policy, from what the
+// calculation and the settings say. Pure: no I/O, the same input always gives the same rules. Input that cannot be
+// rendered safely (an interface name that would change the rule text, an address that is not one) is left out and
+// reported in `warnings`, so one bad WorkloadEndpoint or setting does not stop the rest from being programmed.
+import { formatIp, parseCidrOrIp, parseIp } from '../../datastore/model/net';
+import { IPIP_DEVICE, VXLAN_DEVICE } from '../calc/dataplane';
+import type { ProtoPort } from '../config';
+import { Actions, type Chain, type Rule } from '../iptables';
+import { canonicalMember, type IpSetSpec } from '../ipsets';
+import {
+  CHAIN_FILTER_FORWARD,
+  CHAIN_FILTER_INPUT,
+  CHAIN_FILTER_OUTPUT,
+  CHAIN_NAT_OUTPUT,
+  CHAIN_NAT_POSTROUTING,
+  CHAIN_NAT_PREROUTING,
+  CHAIN_RAW_OUTPUT,
+  CHAIN_RAW_PREROUTING,
+} from './defs';
+import { workloadDispatchChains } from './dispatch';
+import { type EndpointPolicyHook, workloadEndpointChains } from './endpoints';
+import { baseIpSets } from './ipsets';
+import { natOutgoingChain } from './nat';
+import { type EndpointToHostAction, filterStaticChains, natStaticChains, rawStaticChains } from './static';
+
+export interface BaseRulesInput {
+  /** Host-side names of this node's workload interfaces (DesiredDataplane.workloads[].name), in any order. */
+  workloadInterfaces: readonly string[];
+  /** FelixSettings.interfacePrefix: `cali`, or several, comma-separated, as Calico takes them (`cali,tap`). */
+  interfacePrefix: string;
+  failsafeInbound: readonly ProtoPort[];
+  failsafeOutbound: readonly ProtoPort[];
+  defaultEndpointToHostAction: EndpointToHostAction;
+  ipipEnabled: boolean;
+  /** This node's address on tunl0 (DesiredDataplane.ipip.address), if it has one. */
+  ipipTunnelAddress: string | undefined;
+  vxlanEnabled: boolean;
+  /** Also used when VXLAN is off: workloads may never send VXLAN to this port. */
+  vxlanPort: number;
+  /** This node's address on vxlan.calico (DesiredDataplane.vxlan.address), if it has one. */
+  vxlanTunnelAddress: string | undefined;
+  /** This node's underlay address (`ip` or `ip/prefix`). */
+  nodeAddress: string | undefined;
+  /** Every node's underlay address (`ip` or `ip/prefix`), this node's included: IPIP and VXLAN come only from these. */
+  hostAddresses: readonly string[];
+  /** CIDRs of the pools with natOutgoing, and of every pool (DesiredDataplane.natPools, allPools). */
+  natPools: readonly string[];
+  allPools: readonly string[];
+  /** FelixSettings.natOutgoingAddress: SNAT to it instead of MASQUERADE. */
+  natOutgoingAddress: string | undefined;
+  /** NAT with `--random-fully`; default true, as Calico on every kernel and iptables tabby runs on. */
+  randomFully?: boolean;
+  /** The policy engine's rules in each endpoint chain; absent, every endpoint chain allows all (a placeholder). */
+  endpointPolicy?: EndpointPolicyHook;
+}
+
+/** One table's part: chains of ours (IptablesTable.setChains) and rules at the top of kernel chains (setInsertions). */
+export interface TableRules {
+  chains: Chain[];
+  insertions: Record<string, Rule[]>;
+}
+
+export interface BaseRules {
+  filter: TableRules;
+  nat: TableRules;
+  raw: TableRules;
+  /** To be applied before the tables: their rules refer to these sets. */
+  ipSets: IpSetSpec[];
+  /** What was left out and why, one sentence each (for the log). */
+  warnings: string[];
+}
+
+/** A Linux interface name that reads as one word in a rule: no wildcard `+`, no `/`, `:` or whitespace. */
+const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const DEFAULT_INTERFACE_PREFIX = 'cali';
+
+function jumpTo(chain: string): Rule[] {
+  return [{ match: '', action: Actions.jump(chain) }];
+}
+
+export function renderBaseRules(input: BaseRulesInput): BaseRules {
+  const warnings: string[] = [];
+  const randomFully = input.randomFully ?? true;
+  const interfacePrefixes = validInterfacePrefixes(input.interfacePrefix, warnings);
+  const interfaces = validInterfaces(input.workloadInterfaces, warnings);
+  const staticOptions = {
+    interfacePrefixes,
+    ipipEnabled: input.ipipEnabled,
+    vxlanEnabled: input.vxlanEnabled,
+    vxlanPort: input.vxlanPort,
+    endpointToHostAction: input.defaultEndpointToHostAction,
+    failsafeInbound: validFailsafePorts('failsafeInbound', input.failsafeInbound, warnings),
+    failsafeOutbound: validFailsafePorts('failsafeOutbound', input.failsafeOutbound, warnings),
+    // Calico masquerades into a tunnel only once the tunnel has an address to masquerade to.
+    addressedTunnels: [
+      ...(input.ipipEnabled && input.ipipTunnelAddress ? [IPIP_DEVICE] : []),
+      ...(input.vxlanEnabled && input.vxlanTunnelAddress ? [VXLAN_DEVICE] : []),
+    ],
+    randomFully,
+  };
+  const natPools = validPools('natPools', input.natPools, warnings);
+
+  const filterChains = [
+    ...filterStaticChains(staticOptions),
+    ...workloadDispatchChains(interfaces),
+    ...interfaces.flatMap((iface) =>
+      workloadEndpointChains(iface, { vxlanPort: input.vxlanPort, endpointPolicy: input.endpointPolicy }),
+    ),
+  ];
+  const natChains = [
+    ...natStaticChains(staticOptions),
+    natOutgoingChain({
+      active: natPools.length > 0,
+      natOutgoingAddress: validNatOutgoingAddress(input.natOutgoingAddress, warnings),
+      randomFully,
+    }),
+  ];
+  const hostAddresses = validHostAddresses(input.hostAddresses, warnings);
+  return {
+    filter: {
+      chains: filterChains,
+      insertions: {
+        INPUT: jumpTo(CHAIN_FILTER_INPUT),
+        FORWARD: jumpTo(CHAIN_FILTER_FORWARD),
+        OUTPUT: jumpTo(CHAIN_FILTER_OUTPUT),
+      },
+    },
+    nat: {
+      chains: natChains,
+      insertions: {
+        PREROUTING: jumpTo(CHAIN_NAT_PREROUTING),
+        OUTPUT: jumpTo(CHAIN_NAT_OUTPUT),
+        // Calico appends this one, to MASQUERADE after kube-proxy's chains have cleared their mark; the iptables
+        // engine only inserts, so it goes first here (and its hash differs from Calico's).
+        POSTROUTING: jumpTo(CHAIN_NAT_POSTROUTING),
+      },
+    },
+    raw: {
+      chains: rawStaticChains(staticOptions),
+      insertions: { PREROUTING: jumpTo(CHAIN_RAW_PREROUTING), OUTPUT: jumpTo(CHAIN_RAW_OUTPUT) },
+    },
+    ipSets: baseIpSets({
+      allPools: validPools('allPools', input.allPools, warnings),
+      natPools,
+      ipipEnabled: input.ipipEnabled,
+      vxlanEnabled: input.vxlanEnabled,
+      hostAddresses,
+      nodeAddress: input.nodeAddress === undefined ? undefined : bareAddress(input.nodeAddress),
+    }),
+    warnings,
+  };
+}
+
+function validInterfacePrefixes(setting: string, warnings: string[]): string[] {
+  const prefixes: string[] = [];
+  for (const prefix of setting.split(',').map((p) => p.trim())) {
+    // The prefix is followed by `+` in the rules: at most 14 characters leave room for an interface of its own.
+    if (INTERFACE_NAME.test(prefix) && prefix.length < 15) prefixes.push(prefix);
+    else warnings.push(`interface prefix "${prefix}" left out: not the start of a valid interface name`);
+  }
+  if (prefixes.length > 0) return prefixes;
+  warnings.push(`no valid interface prefix in "${setting}": using "${DEFAULT_INTERFACE_PREFIX}"`);
+  return [DEFAULT_INTERFACE_PREFIX];
+}
+
+/** Sorted, each once, as the dispatch chains need them. */
+function validInterfaces(names: readonly string[], warnings: string[]): string[] {
+  const valid = new Set<string>();
+  for (const name of names) {
+    if (!INTERFACE_NAME.test(name)) warnings.push(`workload interface "${name}" left out: not a valid interface name`);
+    else if (valid.has(name)) warnings.push(`workload interface "${name}" belongs to more than one endpoint`);
+    else valid.add(name);
+  }
+  return [...valid].sort();
+}
+
+function validFailsafePorts(field: string, ports: readonly ProtoPort[], warnings: string[]): ProtoPort[] {
+  return ports.filter((p) => {
+    if (!Number.isInteger(p.port) || p.port < 0 || p.port > 65535) {
+      warnings.push(`${field} ${p.protocol}:${p.port} left out: not a port`);
+      return false;
+    }
+    if (p.net === undefined || p.net === '') return true;
+    const net = parseCidrOrIp(p.net);
+    if (net === undefined) warnings.push(`${field} ${p.protocol}:${p.port} left out: net "${p.net}" is not a CIDR`);
+    // An IPv6 net belongs to IPv6 rules, which tabby does not render (as Calico leaves it out of its IPv4 rules).
+    return net?.version === 4;
+  });
+}
+
+function validNatOutgoingAddress(address: string | undefined, warnings: string[]): string | undefined {
+  if (address === undefined) return undefined;
+  if (parseIp(address)?.version === 4) return address;
+  warnings.push(`natOutgoingAddress "${address}" is not an IPv4 address: masquerading instead`);
+  return undefined;
+}
+
+/** `ip/prefix` → `ip`, as Calico's hosts manager strips the prefix. */
+function bareAddress(address: string): string {
+  return address.split('/')[0]!;
+}
+
+function validHostAddresses(addresses: readonly string[], warnings: string[]): string[] {
+  const valid = new Set<string>();
+  for (const address of addresses) {
+    const ip = parseIp(bareAddress(address));
+    if (ip?.version === 4) valid.add(formatIp(ip));
+    else warnings.push(`node address "${address}" left out: not an IPv4 address`);
+  }
+  return [...valid].sort();
+}
+
+function validPools(field: string, cidrs: readonly string[], warnings: string[]): string[] {
+  return cidrs.filter((cidr) => {
+    try {
+      canonicalMember('hash:net', cidr);
+      return true;
+    } catch (err) {
+      warnings.push(`${field} "${cidr}" left out: ${(err as Error).message}`);
+      return false;
+    }
+  });
+}
