@@ -1,5 +1,5 @@
 // Reading and setting links and their addresses with ip(8), for the tunnel device managers (vxlan.calico, tunl0).
-import { commandOutput, runCommand } from './command';
+import { type CommandRunner, commandOutput, commandRunner } from './command';
 
 export interface LinkJson {
   ifname: string;
@@ -16,16 +16,19 @@ interface AddrJson {
 }
 
 export class Links {
-  constructor(private readonly netns?: string) {}
+  private readonly run: CommandRunner;
+
+  constructor(netns?: string) {
+    this.run = commandRunner(netns);
+  }
 
   ip(args: string[]): Promise<string> {
-    return commandOutput('ip', args, this.netns === undefined ? {} : { netns: this.netns });
+    return commandOutput(this.run, 'ip', args);
   }
 
   /** The link with its details, or undefined when there is none of that name. */
   async link(name: string): Promise<LinkJson | undefined> {
-    const opts = this.netns === undefined ? {} : { netns: this.netns };
-    const result = await runCommand('ip', ['-j', '-d', 'link', 'show', 'dev', name], opts);
+    const result = await this.run('ip', ['-j', '-d', 'link', 'show', 'dev', name]);
     if (result.code !== 0) return undefined;
     return (JSON.parse(result.stdout) as LinkJson[])[0];
   }

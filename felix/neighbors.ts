@@ -1,7 +1,7 @@
 // Permanent neighbour entries felix owns: each workload's address and MAC on its cali interface (so the host
 // never has to ARP for a pod), and for VXLAN each remote VTEP's tunnel address → MAC (ARP) and MAC → node
 // address (FDB). Entries on other devices, and dynamic ones, are never touched.
-import { commandOutput, runCommand } from './command';
+import { type CommandRunner, commandOutput, commandRunner } from './command';
 
 export interface NeighborEntry {
   dev: string;
@@ -51,7 +51,11 @@ export class NeighborManager {
   /** Counters: entries written and batches run, for tests ("a second apply writes nothing") and status. */
   readonly stats = { writes: 0, batches: 0 };
 
-  constructor(private readonly options: NeighborManagerOptions) {}
+  private readonly run: CommandRunner;
+
+  constructor(private readonly options: NeighborManagerOptions) {
+    this.run = commandRunner(options.netns);
+  }
 
   setDesired(neighbors: readonly NeighborEntry[], fdb: readonly FdbEntry[]): void {
     this.desiredNeighbors = new Map(neighbors.map((n) => [neighborKey(n), { ...n, mac: n.mac.toLowerCase() }]));
@@ -67,7 +71,7 @@ export class NeighborManager {
     const problems: string[] = [];
     const lines: string[] = [];
     const current = JSON.parse(
-      (await commandOutput('ip', ['-j', 'neigh', 'show', 'nud', 'permanent'], this.cmd())) || '[]',
+      (await commandOutput(this.run, 'ip', ['-j', 'neigh', 'show', 'nud', 'permanent'])) || '[]',
     ) as IpNeighJson[];
     const seen = new Set<string>();
     for (const n of current) {
@@ -85,7 +89,7 @@ export class NeighborManager {
     const fdbLines: string[] = [];
     if (this.desiredFdb.size > 0 || this.options.ownedDevicePrefixes.length > 0) {
       const fdb = JSON.parse(
-        (await commandOutput('bridge', ['-j', 'fdb', 'show'], this.cmd())) || '[]',
+        (await commandOutput(this.run, 'bridge', ['-j', 'fdb', 'show'])) || '[]',
       ) as BridgeFdbJson[];
       const seenFdb = new Set<string>();
       for (const f of fdb) {
@@ -104,16 +108,12 @@ export class NeighborManager {
     return problems;
   }
 
-  private cmd() {
-    return this.options.netns === undefined ? {} : { netns: this.options.netns };
-  }
-
   /** One batch; with -force the tool goes on after a failing line, so one missing device blocks nothing else. */
   private async batch(tool: 'ip' | 'bridge', lines: string[]): Promise<string[]> {
     if (lines.length === 0) return [];
     this.stats.batches++;
     this.stats.writes += lines.length;
-    const result = await runCommand(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, ...this.cmd() });
+    const result = await this.run(tool, ['-force', '-batch', '-'], `${lines.join('\n')}\n`);
     if (result.code === 0) return [];
     return result.stderr
       .split('\n')

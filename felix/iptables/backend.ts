@@ -3,7 +3,7 @@
 // kube-proxy) write. Detected as Calico's environment.DetectBackend does, with nft as the default: Kubernetes' hint
 // chains decide first, then whichever backend holds more rules.
 import * as fs from 'node:fs';
-import { type CommandRunner, commandRunner } from './exec';
+import { type CommandRunner, commandRunner } from '../command';
 
 export type BackendMode = 'legacy' | 'nft';
 

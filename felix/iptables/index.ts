@@ -1,5 +1,7 @@
 // Felix's iptables engine: chains as data, Calico's rule hashes, diffed writes through iptables-restore. The rules
 // themselves (dispatch, endpoint and policy chains) are rendered elsewhere.
+
+export { type CommandResult, type CommandRunner, commandRunner } from '../command';
 export {
   type BackendMode,
   chooseBackendMode,
@@ -10,7 +12,6 @@ export {
   iptablesBackend,
   parseIptablesVersion,
 } from './backend';
-export { type CommandResult, type CommandRunner, commandRunner } from './exec';
 export { HASH_LENGTH, hashRuleBodies, RenderedChain, renderChain, ruleHashes } from './hash';
 export {
   type DesiredTable,

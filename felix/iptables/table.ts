@@ -11,8 +11,8 @@
 // gone) and is retried after a re-read; what others change without breaking our writes is repaired at the next
 // resync.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type CommandResult, type CommandRunner, commandRunner } from '../command';
 import { detectBackend, type IptablesBackend } from './backend';
-import { type CommandResult, type CommandRunner, commandRunner } from './exec';
 import { type RenderedChain, renderChain, sameStrings } from './hash';
 import { type PlannedWrite, type PlanOptions, startPlan } from './plan';
 import { assertChainName, type Chain, type Rule } from './rule';

@@ -5,8 +5,8 @@
 import { formatIp, parseCidrOrIp, parseIp } from '../../datastore/model/net';
 import { IPIP_DEVICE, VXLAN_DEVICE } from '../calc/dataplane';
 import type { ProtoPort } from '../config';
-import { Actions, type Chain, type Rule } from '../iptables';
 import { canonicalMember, type IpSetSpec } from '../ipsets';
+import { Actions, type Chain, type Rule } from '../iptables';
 import {
   CHAIN_FILTER_FORWARD,
   CHAIN_FILTER_INPUT,
