@@ -9,8 +9,11 @@ import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS } from
 import { type FelixSettings, felixSettings } from './config';
 import { InterfaceManager } from './interfaces';
 import { IpipDevice } from './ipip-device';
+import { IpSetManager } from './ipsets';
+import { detectBackend, IptablesTable, type TableName } from './iptables';
 import { NeighborManager } from './neighbors';
 import { FELIX_ROUTE_PROTOCOL, RouteTable } from './routes';
+import { renderBaseRules } from './rules';
 import { VxlanDevice } from './vxlan';
 
 export interface FelixOptions {
@@ -27,7 +30,7 @@ export interface FelixStatus {
   lastApplyMs: number;
   /** Problems of the last apply (a device missing, a command failing), empty when all went through. */
   problems: string[];
-  /** Applies run, and kernel writes made (routes, neighbours, sysctls): a steady state adds none. */
+  /** Applies run, and kernel writes made (routes, neighbours, sysctls, iptables and ipset lines): a steady state adds none. */
   applies: number;
   writes: number;
 }
@@ -43,6 +46,12 @@ export class Felix {
   private readonly interfaces: InterfaceManager;
   private readonly vxlan = new VxlanDevice();
   private readonly ipip = new IpipDevice();
+  /** Created at the first apply, with the refresh interval FelixConfiguration gives. */
+  private ipsets: IpSetManager | undefined;
+  /** The sets last handed to the ipset manager, to remove the ones no longer rendered. */
+  private ipSetNames = new Set<string>();
+  /** Created at the first apply, once the iptables backend (legacy or nft) is detected. */
+  private tables: IptablesTable[] | undefined;
   private settings: FelixSettings;
   private syncStatus: { resources: SyncStatus; ipam: SyncStatus } = {
     resources: 'wait-for-datastore',
@@ -60,6 +69,8 @@ export class Felix {
   private applied = false;
   private applies = 0;
   private routeWrites = 0;
+  /** Lines of iptables-restore and ipset restore input written. */
+  private ruleWrites = 0;
 
   constructor(
     backend: Backend,
@@ -119,7 +130,7 @@ export class Felix {
       lastApplyMs: this.lastApplyMs,
       problems: [...this.problems],
       applies: this.applies,
-      writes: this.routeWrites + this.neighbors.stats.writes + this.interfaces.stats.writes,
+      writes: this.routeWrites + this.ruleWrites + this.neighbors.stats.writes + this.interfaces.stats.writes,
     };
   }
 
@@ -190,12 +201,62 @@ export class Felix {
     const vtepArp = (desired.vxlan?.peers ?? []).map((p) => ({ dev: VXLAN_DEVICE, ip: p.tunnelIp, mac: p.mac }));
     this.neighbors.setDesired([...desired.neighbors, ...vtepArp], fdb);
     problems.push(...(await this.neighbors.apply()));
+    problems.push(...(await this.applyRules(desired)));
 
     this.problems = problems;
     this.applied = true;
     this.applies++;
     this.lastApplyMs = Math.round(performance.now() - started);
     for (const p of problems) this.options.log?.(p);
+  }
+
+  /**
+   * The iptables chains and the ipsets they match on: sets first (a rule cannot name a set that does not exist),
+   * then the filter, nat and raw tables, then the sets no rule refers to any more are destroyed.
+   */
+  private async applyRules(desired: DesiredDataplane): Promise<string[]> {
+    const nodeAddresses = [...this.inputs.nodes.values()]
+      .map((n) => (n.spec as { bgp?: { ipv4Address?: string } } | undefined)?.bgp?.ipv4Address?.split('/')[0])
+      .filter((a): a is string => a !== undefined);
+    const rules = renderBaseRules({
+      workloadInterfaces: desired.workloads.map((w) => w.name),
+      interfacePrefix: this.settings.interfacePrefix,
+      failsafeInbound: this.settings.failsafeInbound,
+      failsafeOutbound: this.settings.failsafeOutbound,
+      defaultEndpointToHostAction: this.settings.defaultEndpointToHostAction,
+      ipipEnabled: desired.ipip !== undefined,
+      ipipTunnelAddress: desired.ipip?.address,
+      vxlanEnabled: desired.vxlan !== undefined,
+      vxlanPort: this.settings.vxlanPort,
+      vxlanTunnelAddress: desired.vxlan?.address,
+      nodeAddress: this.localIp(),
+      hostAddresses: nodeAddresses,
+      natPools: desired.natPools,
+      allPools: desired.allPools,
+      natOutgoingAddress: this.settings.natOutgoingAddress,
+    });
+    const ipsets = (this.ipsets ??= new IpSetManager({ resyncIntervalMs: this.settings.ipsetsRefreshIntervalMs }));
+    const names = new Set(rules.ipSets.map((set) => set.name));
+    for (const set of rules.ipSets) ipsets.setIpSet(set);
+    for (const name of this.ipSetNames) if (!names.has(name)) ipsets.removeIpSet(name);
+    this.ipSetNames = names;
+    this.ruleWrites += (await ipsets.apply()).lines;
+
+    if (!this.tables) {
+      const backend = await detectBackend();
+      this.tables = (['filter', 'nat', 'raw'] as TableName[]).map(
+        (table) => new IptablesTable({ table, backend, resyncIntervalMs: this.settings.iptablesRefreshIntervalMs }),
+      );
+    }
+    for (const table of this.tables) {
+      const wanted = rules[table.table as 'filter' | 'nat' | 'raw'];
+      table.setChains(wanted.chains);
+      for (const [kernelChain, insertions] of Object.entries(wanted.insertions))
+        table.setInsertions(kernelChain, insertions);
+      this.ruleWrites += (await table.apply()).linesWritten;
+    }
+    const deletions = await ipsets.applyDeletions();
+    return [...rules.warnings, ...deletions.failed.map((f) => `ipset ${f.name}: ${f.reason}`)];
   }
 
   /** This node's underlay address, from its Node resource. */

@@ -15,8 +15,6 @@ export const MARK_SCRATCH1 = 0x100000;
 /** Calico's allCalicoMarkBits: cleared on entry to the top-level chains, where no verdict is known yet. */
 export const ALL_MARK_BITS = MARK_ACCEPT | MARK_PASS | MARK_SCRATCH0 | MARK_SCRATCH1;
 
-export const CHAIN_PREFIX = 'cali-';
-
 /** The chains of ours that the kernel chains jump to, one per table and kernel chain. */
 export const CHAIN_FILTER_INPUT = 'cali-INPUT';
 export const CHAIN_FILTER_FORWARD = 'cali-FORWARD';

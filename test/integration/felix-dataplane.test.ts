@@ -165,6 +165,7 @@ for (const encap of ENCAPSULATIONS) {
       await topo.addNode('n1', { segment: 'lan', address: '192.0.2.11/24', gateway: '192.0.2.10' });
       await topo.addNode('n2', { segment: 'lan', address: '192.0.2.12/24', gateway: '192.0.2.10' });
       await topo.waitUntilLinksUp();
+      await topo.exec('etcd', 'ip', ['addr', 'add', '198.51.100.10/32', 'dev', 'lo']);
       etcd = await startEtcd({ netns: topo.nsName('etcd'), host: '192.0.2.10' });
       endpoints = etcd.endpoints.join(',');
       const node = (name: string, ip: string, tunnel: string) => ({
@@ -188,13 +189,13 @@ for (const encap of ENCAPSULATIONS) {
               apiVersion: 'projectcalico.org/v3',
               kind: 'IPPool',
               metadata: { name: 'pods' },
-              spec: { cidr: '10.66.0.0/20', ...encap.pool, blockSize: 26 },
+              spec: { cidr: '10.66.0.0/20', ...encap.pool, blockSize: 26, natOutgoing: true },
             },
             {
               apiVersion: 'projectcalico.org/v3',
               kind: 'FelixConfiguration',
               metadata: { name: 'default' },
-              spec: { routeRefreshInterval: '2s' },
+              spec: { routeRefreshInterval: '2s', iptablesRefreshInterval: '2s', ipsetsRefreshInterval: '2s' },
             },
           ],
         }),
@@ -271,6 +272,30 @@ for (const encap of ENCAPSULATIONS) {
       assert.match(capture.output(), encap.onTheWire, capture.output());
     });
 
+    it('programs the iptables chains and masquerades pod traffic leaving the pools', async () => {
+      const a = pods.get('poda')!;
+      const filter = await inNode('n1', 'iptables-save', ['-t', 'filter']);
+      assert.match(filter, /^-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD$/m);
+      assert.ok(filter.includes(`:cali-fw-${a.iface}`) && filter.includes(`:cali-tw-${a.iface}`), filter);
+      const nat = await inNode('n1', 'iptables-save', ['-t', 'nat']);
+      assert.match(
+        nat,
+        /-A cali-nat-outgoing -m comment --comment "cali:[\w-]{16}" -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE/,
+      );
+      assert.match(await inNode('n1', 'ipset', ['list', 'cali40masq-ipam-pools']), /10\.66\.0\.0\/20/);
+
+      // 198.51.100.10 is outside the pools, on the etcd namespace (the nodes' gateway), which has no route back to
+      // pod addresses: an answer proves the source was the node's.
+      const capture = await topo.spawn('etcd', 'tcpdump', ['-l', '-n', '-i', 'eth0', 'icmp']);
+      await new Promise((r) => setTimeout(r, 500));
+      const ping = await runIn(a.ns, 'ping', ['-c', '2', '-W', '2', '198.51.100.10'], { allowFail: true });
+      await new Promise((r) => setTimeout(r, 300));
+      await capture.stop();
+      assert.equal(ping.code, 0, `${ping.stdout}${ping.stderr}`);
+      assert.match(capture.output(), /192\.0\.2\.11 > 198\.51\.100\.10: ICMP echo request/, capture.output());
+      assert.ok(!capture.output().includes(`${a.ip} > 198.51.100.10`), 'no pod address leaves the node');
+    });
+
     it('writes nothing in a steady state and repairs drift at the next refresh', async () => {
       const a = pods.get('poda')!;
       const before = (await status('n1')).felix;
@@ -283,14 +308,18 @@ for (const encap of ENCAPSULATIONS) {
       await inNode('n1', 'ip', ['neigh', 'del', a.ip, 'dev', a.iface]);
       await inNode('n1', 'sh', ['-c', `echo 0 > /proc/sys/net/ipv4/conf/${a.iface}/proxy_arp`]);
       await inNode('n1', 'ip', ['route', 'add', '203.0.113.0/24', 'dev', 'eth0']);
+      await inNode('n1', 'iptables', ['-D', 'FORWARD', '1']);
+      await inNode('n1', 'ipset', ['del', 'cali40masq-ipam-pools', '10.66.0.0/20']);
       await waitFor(
         async () => {
           const routes = await inNode('n1', 'ip', ['route', 'show']);
           const neigh = await inNode('n1', 'ip', ['neigh', 'show', 'nud', 'permanent']);
           const proxyArp = (await inNode('n1', 'cat', [`/proc/sys/net/ipv4/conf/${a.iface}/proxy_arp`])).trim();
-          return routes.includes(`${a.ip} dev ${a.iface}`) && neigh.includes(a.ip) && proxyArp === '1';
+          const hook = (await inNode('n1', 'iptables-save', ['-t', 'filter'])).includes('-A FORWARD -m comment');
+          const masq = (await inNode('n1', 'ipset', ['list', 'cali40masq-ipam-pools'])).includes('10.66.0.0/20');
+          return routes.includes(`${a.ip} dev ${a.iface}`) && neigh.includes(a.ip) && proxyArp === '1' && hook && masq;
         },
-        'the route, the ARP entry and proxy_arp restored',
+        'the route, the ARP entry, proxy_arp, the FORWARD hook and the ipset member restored',
         10_000,
       );
       assert.match(
@@ -335,10 +364,12 @@ for (const encap of ENCAPSULATIONS) {
       const a = pods.get('poda')!;
       await ctl(['delete', 'workloadendpoint', 'n1-k8s-poda-eth0', '-n', 'default']);
       await waitFor(
-        async () => !(await inNode('n1', 'ip', ['route', 'show', 'proto', '80'])).includes(`${a.ip} dev`),
-        'route gone',
+        async () =>
+          !(await inNode('n1', 'ip', ['route', 'show', 'proto', '80'])).includes(`${a.ip} dev`) &&
+          !(await inNode('n1', 'ip', ['neigh', 'show', 'nud', 'permanent'])).includes(`${a.ip} dev ${a.iface}`) &&
+          !(await inNode('n1', 'iptables-save', ['-t', 'filter'])).includes(`cali-fw-${a.iface}`),
+        'the route, the ARP entry and the endpoint chains gone',
       );
-      assert.ok(!(await inNode('n1', 'ip', ['neigh', 'show', 'nud', 'permanent'])).includes(`${a.ip} dev ${a.iface}`));
     });
   });
 }
