@@ -158,14 +158,12 @@ class SyncCore<T> {
 }
 
 /** Resources: all kinds, or the kinds asked for. */
-export class Syncer {
-  private readonly core: SyncCore<Resource>;
-
+export class Syncer extends SyncCore<Resource> {
   constructor(backend: Backend, callbacks: SyncerCallbacks, options: SyncerOptions = {}) {
     const kindIds = options.kinds ? new Set(options.kinds.map(kindId)) : undefined;
     const wanted = (r: Resource) => kindIds === undefined || kindIds.has(kindId(resolveKind(r)));
     const single = options.kinds?.length === 1 ? options.kinds[0] : undefined;
-    this.core = new SyncCore<Resource>(
+    super(
       {
         list: async () => {
           const listed = await backend.list(single);
@@ -191,27 +189,17 @@ export class Syncer {
       options,
     );
   }
-
-  start(): void {
-    this.core.start();
-  }
-
-  stop(): void {
-    this.core.stop();
-  }
 }
 
 /** Raw keys under a prefix (e.g. IPAM's /calico/ipam/v2/). */
-export class KvSyncer {
-  private readonly core: SyncCore<KvPair>;
-
+export class KvSyncer extends SyncCore<KvPair> {
   constructor(
     backend: Backend,
     prefix: string,
     callbacks: SyncCallbacks<KvPair>,
     options: Pick<SyncerOptions, 'retryInitialMs' | 'retryMaxMs'> = {},
   ) {
-    this.core = new SyncCore<KvPair>(
+    super(
       {
         list: async () => {
           const { pairs, revision } = await backend.kvList(prefix);
@@ -228,13 +216,5 @@ export class KvSyncer {
       callbacks,
       options,
     );
-  }
-
-  start(): void {
-    this.core.start();
-  }
-
-  stop(): void {
-    this.core.stop();
   }
 }

@@ -1,9 +1,12 @@
-// The Internet checksum (RFC 1071) for IPv4, TCP and UDP headers. Sums are over 16-bit words as they lie in memory,
+// The Internet checksum (RFC 1071) for IPv4, TCP and UDP headers, and reading their fields. Sums are over 16-bit words as they lie in memory,
 // which gives the right bytes whatever the host's byte order (RFC 1071 §2(B)); values passed in are network order.
 #pragma once
 
+#include <arpa/inet.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace tabby {
 
@@ -21,5 +24,18 @@ void SetIpv4HeaderChecksum(uint8_t* header, size_t length);
 
 /** Stores a 16-bit value that is already in network byte order (a checksum) at `at`. */
 void StoreRaw16(uint8_t* at, uint16_t value);
+
+/** Header fields in network byte order, at any alignment. */
+inline uint16_t Load16(const uint8_t* at) {
+  uint16_t value;
+  std::memcpy(&value, at, sizeof value);
+  return ntohs(value);
+}
+
+inline uint32_t Load32(const uint8_t* at) {
+  uint32_t value;
+  std::memcpy(&value, at, sizeof value);
+  return ntohl(value);
+}
 
 }  // namespace tabby

@@ -17,18 +17,6 @@ constexpr uint8_t kTcpAck = 0x10;
 constexpr size_t kIpHeader = 20;
 constexpr size_t kMaxIpv4Length = 65535;
 
-uint16_t Load16(const uint8_t* at) {
-  uint16_t value;
-  std::memcpy(&value, at, sizeof value);
-  return ntohs(value);
-}
-
-uint32_t Load32(const uint8_t* at) {
-  uint32_t value;
-  std::memcpy(&value, at, sizeof value);
-  return ntohl(value);
-}
-
 bool IsTcp(const uint8_t* packet, size_t length) {
   size_t ipHeader = (packet[0] & 0x0f) * 4u;
   return packet[9] == IPPROTO_TCP && ipHeader + 20 <= length;

@@ -18,18 +18,6 @@ constexpr uint8_t kTcpCwr = 0x80;
 /** Where UDP keeps its checksum; a computed 0 is sent as 0xffff there (0 means "no checksum", RFC 768). */
 constexpr uint16_t kUdpChecksumOffset = 6;
 
-uint16_t Load16(const uint8_t* at) {
-  uint16_t value;
-  std::memcpy(&value, at, sizeof value);
-  return ntohs(value);
-}
-
-uint32_t Load32(const uint8_t* at) {
-  uint32_t value;
-  std::memcpy(&value, at, sizeof value);
-  return ntohl(value);
-}
-
 void Store16(uint8_t* at, uint16_t value) { StoreRaw16(at, htons(value)); }
 
 void Store32(uint8_t* at, uint32_t value) {
