@@ -235,7 +235,8 @@ export class Felix {
       allPools: desired.allPools,
       natOutgoingAddress: this.settings.natOutgoingAddress,
     });
-    const ipsets = (this.ipsets ??= new IpSetManager({ resyncIntervalMs: this.settings.ipsetsRefreshIntervalMs }));
+    this.ipsets ??= new IpSetManager({ resyncIntervalMs: this.settings.ipsetsRefreshIntervalMs });
+    const ipsets = this.ipsets;
     const names = new Set(rules.ipSets.map((set) => set.name));
     for (const set of rules.ipSets) ipsets.setIpSet(set);
     for (const name of this.ipSetNames) if (!names.has(name)) ipsets.removeIpSet(name);
