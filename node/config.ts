@@ -6,6 +6,13 @@ import { type DatastoreConfig, parseGoDuration } from '../datastore';
 
 export interface NodeConfig {
   nodeName: string;
+  /** `ip/prefix`, or 'autodetect'. */
+  ip: string;
+  ipAutodetectionMethod: string;
+  /** This node's AS; undefined: BGPConfiguration's (64512). */
+  asNumber: number | undefined;
+  healthPort: number;
+  metricsPort: number;
   datastore: DatastoreConfig;
   runDir: string;
   /** Unused addresses are released after this long (0: never). */
@@ -15,6 +22,8 @@ export interface NodeConfig {
   defaultPool: DefaultPoolConfig;
   /** TABBY_DISABLE_FELIX / CALICO_DISABLE_FELIX: run without programming this host's dataplane. */
   felixDisabled: boolean;
+  /** TABBY_NETWORKING_BACKEND / CALICO_NETWORKING_BACKEND: `bird` (BGP, the default), `vxlan` or `none` (no BGP). */
+  bgpEnabled: boolean;
 }
 
 export interface DefaultPoolConfig {
@@ -29,6 +38,11 @@ export class ConfigError extends Error {}
 
 export const NODE_USAGE = `Usage: tabby-node [flags]   (each flag also from the environment variable in brackets)
   --node-name NAME              (NODENAME; default: the hostname)
+  --ip IP/LEN|autodetect        (IP; default autodetect) this node's IPv4 address with its prefix length
+  --ip-autodetection-method M   (IP_AUTODETECTION_METHOD) first-found | interface=REGEX | can-reach=IP
+  --as N                        (AS) this node's AS number (default: BGPConfiguration's, 64512)
+  --health-port N               (TABBY_HEALTH_PORT; 9099) /liveness and /readiness on the node's address
+  --metrics-port N              (TABBY_METRICS_PORT; 9091) Prometheus /metrics on the node's address
   --datastore-type etcdv3       (DATASTORE_TYPE)
   --etcd-endpoints URL[,URL]    (ETCD_ENDPOINTS)
   --kubeconfig FILE             (KUBECONFIG)
@@ -38,11 +52,17 @@ export const NODE_USAGE = `Usage: tabby-node [flags]   (each flag also from the 
 First start against an empty datastore creates the default pool from TABBY_IPV4POOL_CIDR (192.168.0.0/16),
 TABBY_IPV4POOL_BLOCK_SIZE (26), TABBY_IPV4POOL_IPIP (Always), TABBY_IPV4POOL_VXLAN (Never),
 TABBY_IPV4POOL_NAT_OUTGOING (true); the CALICO_ names are accepted too.
-TABBY_DISABLE_FELIX=true (or CALICO_DISABLE_FELIX) runs it without programming the dataplane.
+TABBY_DISABLE_FELIX=true (or CALICO_DISABLE_FELIX) runs it without programming the dataplane;
+TABBY_NETWORKING_BACKEND=vxlan|none (or CALICO_NETWORKING_BACKEND) runs it without BGP.
 `;
 
 const FLAGS = {
   'node-name': { type: 'string', env: 'NODENAME' },
+  ip: { type: 'string', env: 'IP' },
+  'ip-autodetection-method': { type: 'string', env: 'IP_AUTODETECTION_METHOD' },
+  as: { type: 'string', env: 'AS' },
+  'health-port': { type: 'string', env: 'TABBY_HEALTH_PORT' },
+  'metrics-port': { type: 'string', env: 'TABBY_METRICS_PORT' },
   'datastore-type': { type: 'string', env: 'DATASTORE_TYPE' },
   'etcd-endpoints': { type: 'string', env: 'ETCD_ENDPOINTS' },
   kubeconfig: { type: 'string', env: 'KUBECONFIG' },
@@ -87,6 +107,14 @@ function defaultPool(env: NodeJS.ProcessEnv): DefaultPoolConfig {
   };
 }
 
+function networkingBackend(env: NodeJS.ProcessEnv): 'bird' | 'vxlan' | 'none' {
+  const value = (env.TABBY_NETWORKING_BACKEND ?? env.CALICO_NETWORKING_BACKEND ?? 'bird').toLowerCase();
+  if (value !== 'bird' && value !== 'vxlan' && value !== 'none') {
+    throw new ConfigError(`TABBY_NETWORKING_BACKEND: must be bird, vxlan or none, got "${value}"`);
+  }
+  return value;
+}
+
 /** The configuration, or undefined when --help was asked for. */
 export function parseNodeConfig(argv: string[], env: NodeJS.ProcessEnv): NodeConfig | undefined {
   let values: Record<string, string | boolean | undefined>;
@@ -121,13 +149,37 @@ export function parseNodeConfig(argv: string[], env: NodeJS.ProcessEnv): NodeCon
       `--node-name: "${nodeName}" is not a valid node name (lower-case letters, digits, '-' and '.')`,
     );
   }
+  const ip = get('ip') ?? 'autodetect';
+  if (ip !== 'autodetect' && !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(ip)) {
+    throw new ConfigError(
+      `--ip: "${ip}" is not an IPv4 address with its prefix length (e.g. 192.0.2.11/24) or autodetect`,
+    );
+  }
+  const asText = get('as');
+  const asNumber = asText === undefined ? undefined : Number(asText);
+  if (asNumber !== undefined && (!Number.isInteger(asNumber) || asNumber < 1 || asNumber > 4294967295)) {
+    throw new ConfigError(`--as: "${asText}" is not an AS number (1 to 4294967295)`);
+  }
+  const port = (name: 'health-port' | 'metrics-port', fallback: number) => {
+    const text = get(name);
+    const n = text === undefined ? fallback : Number(text);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new ConfigError(`--${name}: "${text}" is not a port (0 turns it off)`);
+    return n;
+  };
   return {
     nodeName,
+    ip,
+    ipAutodetectionMethod: get('ip-autodetection-method') ?? 'first-found',
+    asNumber,
+    healthPort: port('health-port', 9099),
+    metricsPort: port('metrics-port', 9091),
     datastore: { type, etcdEndpoints: endpoints, ...(kubeconfig ? { kubeconfig } : {}) },
     runDir: get('run-dir') ?? '/var/run/tabby',
     ipamLeakGracePeriodMs: parseDuration(get('ipam-leak-grace-period') ?? '15m', 'ipam-leak-grace-period'),
     ipamGcIntervalMs: 60_000,
     defaultPool: defaultPool(env),
     felixDisabled: /^(true|1|yes)$/i.test(env.TABBY_DISABLE_FELIX ?? env.CALICO_DISABLE_FELIX ?? ''),
+    bgpEnabled: networkingBackend(env) === 'bird',
   };
 }

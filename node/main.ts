@@ -8,8 +8,11 @@ import path from 'node:path';
 import { type Backend, isDatastoreError, kindByAlias, openBackend, ResourceClient } from '../datastore';
 import { Felix } from '../felix';
 import { IpamGarbageCollector, IpamService } from '../ipam';
+import { autodetectAddress, parseAutodetectMethod } from './autodetect';
+import { NodeBgp } from './bgp';
 import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './config';
 import { IPAM_SOCKET, serveIpam } from './ipam-server';
+import { registerNode } from './register';
 import { serveStatus } from './status-server';
 
 type Log = (line: string) => void;
@@ -100,7 +103,44 @@ export async function main(argv: string[]): Promise<void> {
 
   const ipam = new IpamService(backend, cfg.nodeName);
   ipam.watchContext();
-  const felix = cfg.felixDisabled ? undefined : new Felix(backend, { nodeName: cfg.nodeName, log });
+  let address: string;
+  try {
+    address =
+      cfg.ip === 'autodetect'
+        ? await autodetectAddress(parseAutodetectMethod(cfg.ipAutodetectionMethod)).then(
+            (a) => `${a.address}/${a.prefixLength}`,
+          )
+        : cfg.ip;
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const register = () =>
+    whenReachable(
+      async () => void (await registerNode(backend, ipam, { nodeName: cfg.nodeName, address, asNumber: cfg.asNumber })),
+      'node registration',
+      log,
+    );
+  await register();
+  log(`registered with address ${address}`);
+
+  const bgp = cfg.bgpEnabled ? new NodeBgp(backend, cfg.nodeName, log) : undefined;
+  bgp?.start();
+  // Tunnel addresses follow the pools: register again when IPIP or VXLAN is switched on or off.
+  let encapsulation = '';
+  const felix = cfg.felixDisabled
+    ? undefined
+    : new Felix(backend, {
+        nodeName: cfg.nodeName,
+        log,
+        onDesired: (desired) => {
+          bgp?.setOriginated(desired.advertised);
+          const now = `${desired.ipip !== undefined} ${desired.vxlan !== undefined}`;
+          if (now !== encapsulation) {
+            encapsulation = now;
+            void register().catch((err: Error) => log(`node registration: ${err.message}`));
+          }
+        },
+      });
   felix?.start();
   const servers: http.Server[] = [];
   try {
@@ -108,7 +148,7 @@ export async function main(argv: string[]): Promise<void> {
     servers.push(
       await serveStatus(path.join(cfg.runDir, 'status.sock'), () => ({
         node: cfg.nodeName,
-        bgp: { peers: [] },
+        bgp: { peers: bgp?.peers() ?? [] },
         felix: felix?.status() ?? { inSync: false, endpoints: 0, policies: 0, lastApplyMs: 0, disabled: true },
         ipam: { ...ipam.stats },
       })),
@@ -119,14 +159,16 @@ export async function main(argv: string[]): Promise<void> {
   const gcTimer = startGarbageCollector(backend, ipam, cfg, log);
   log(`ready: ${backend.description}, run dir ${cfg.runDir}`);
 
-  const shutdown = (signal: string) => {
-    log(`${signal}: stopping`);
+  const shutdown = async (signal: string) => {
+    log(`${signal}: stopping (graceful restart: routes stay)`);
     if (gcTimer) clearInterval(gcTimer);
     felix?.stop();
     ipam.stop();
     for (const s of servers) s.close();
-    void backend.close().finally(() => process.exit(0));
+    await bgp?.stop().catch((err: Error) => log(`bgp: ${err.message}`));
+    await backend.close().catch(() => undefined);
+    process.exit(0);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -50,6 +50,8 @@ export interface DesiredDataplane {
   /** Blocks affine to this node (advertised as aggregates) and local workload addresses outside them (as /32s). */
   localBlocks: string[];
   borrowedAddresses: string[];
+  /** What BGP advertises: the local blocks (aggregates) and borrowed addresses (/32s) of pools that allow it. */
+  advertised: string[];
 }
 
 export const IPIP_DEVICE = 'tunl0';
@@ -201,5 +203,8 @@ export function computeDataplane(inputs: FelixInputs, nodeName: string, settings
     allPools: pools.map(poolText),
     localBlocks,
     borrowedAddresses,
+    advertised: [...localBlocks, ...borrowedAddresses.map((a) => `${a}/32`)].filter(
+      (cidr) => !poolOf(parseIpv4Cidr(cidr)!.base)?.spec.disableBGPExport,
+    ),
   };
 }

@@ -26,40 +26,59 @@ interface NodeStatus {
   felix: { inSync: boolean; endpoints: number; problems: string[]; applies: number; writes: number };
 }
 
-/** What differs between the encapsulations: pool and Node fields, the device, what the underlay carries. */
+/** The tunnel addresses IPAM gave the nodes (Node spec), for what the encapsulation's checks expect. */
+interface Tunnels {
+  n1: string | undefined;
+  n2: string | undefined;
+}
+
+/** What differs between the ways pod traffic crosses the underlay: pool modes, device, routes, the wire. */
 interface Encapsulation {
-  name: 'VXLAN' | 'IPIP';
+  name: 'VXLAN' | 'IPIP' | 'BGP';
   pool: Record<string, string>;
-  tunnelField(address: string): Record<string, unknown>;
-  device: string;
+  /** The tunnel address in a Node's spec. */
+  tunnelOf(spec: { ipv4VXLANTunnelAddr?: string; bgp?: { ipv4IPIPTunnelAddr?: string } }): string | undefined;
+  device: string | undefined;
   mtu: number;
-  /** The route to n2's block from n1. */
-  remoteRoute: RegExp;
+  /** The route to n2's block on n1. */
+  remoteRoute(t: Tunnels): RegExp;
   /** tcpdump's filter and what it prints for the pod's ping on n1's underlay. */
   capture: string[];
   onTheWire: RegExp;
 }
 
+const ip = (text: string | undefined) => (text ?? 'none').replace(/\./g, '\\.');
+
 const ENCAPSULATIONS: Encapsulation[] = [
   {
     name: 'VXLAN',
     pool: { vxlanMode: 'Always', ipipMode: 'Never' },
-    tunnelField: (address) => ({ ipv4VXLANTunnelAddr: address }),
+    tunnelOf: (spec) => spec.ipv4VXLANTunnelAddr,
     device: 'vxlan.calico',
     mtu: 1450,
-    remoteRoute: /10\.66\.\d+\.\d+\/26 via 10\.66\.255\.2 dev vxlan\.calico onlink/,
+    remoteRoute: (t) => new RegExp(`10\\.66\\.\\d+\\.\\d+/26 via ${ip(t.n2)} dev vxlan\\.calico proto 80 onlink`),
     capture: ['udp', 'port', '4789'],
     onTheWire: /192\.0\.2\.11\.\d+ > 192\.0\.2\.12\.4789: VXLAN/,
   },
   {
     name: 'IPIP',
     pool: { ipipMode: 'Always', vxlanMode: 'Never' },
-    tunnelField: (address) => ({ bgp: { ipv4IPIPTunnelAddr: address } }),
+    tunnelOf: (spec) => spec.bgp?.ipv4IPIPTunnelAddr,
     device: 'tunl0',
     mtu: 1480,
-    remoteRoute: /10\.66\.\d+\.\d+\/26 via 192\.0\.2\.12 dev tunl0 onlink/,
+    remoteRoute: () => /10\.66\.\d+\.\d+\/26 via 192\.0\.2\.12 dev tunl0 proto 80 onlink/,
     capture: ['ip', 'proto', '4'],
     onTheWire: /192\.0\.2\.11 > 192\.0\.2\.12: IP 10\.66\.[\d.]+ > 10\.66\.[\d.]+: ICMP echo request/,
+  },
+  {
+    name: 'BGP',
+    pool: { ipipMode: 'Never', vxlanMode: 'Never' },
+    tunnelOf: () => undefined,
+    device: undefined,
+    mtu: 0,
+    remoteRoute: () => /10\.66\.\d+\.\d+\/26 via 192\.0\.2\.12 dev eth0 proto bgp metric 32/,
+    capture: ['icmp'],
+    onTheWire: /10\.66\.[\d.]+ > 10\.66\.[\d.]+: ICMP echo request/,
   },
 ];
 
@@ -72,6 +91,7 @@ for (const encap of ENCAPSULATIONS) {
     let endpoints: string;
     const pods = new Map<string, Pod>();
     const nodes = new Map<string, ProcessHandle>();
+    const tunnels: Tunnels = { n1: undefined, n2: undefined };
 
     const ctl = async (args: string[], input?: string) => {
       const res = await topo.exec('etcd', TABBYCTL, args, {
@@ -168,23 +188,12 @@ for (const encap of ENCAPSULATIONS) {
       await topo.exec('etcd', 'ip', ['addr', 'add', '198.51.100.10/32', 'dev', 'lo']);
       etcd = await startEtcd({ netns: topo.nsName('etcd'), host: '192.0.2.10' });
       endpoints = etcd.endpoints.join(',');
-      const node = (name: string, ip: string, tunnel: string) => ({
-        apiVersion: 'projectcalico.org/v3',
-        kind: 'Node',
-        metadata: { name },
-        spec: {
-          ...encap.tunnelField(tunnel),
-          bgp: { ipv4Address: `${ip}/24`, ...(encap.tunnelField(tunnel).bgp as object) },
-        },
-      });
       await ctl(
         ['apply', '-f', '-'],
         JSON.stringify({
           apiVersion: 'v1',
           kind: 'List',
           items: [
-            node('n1', '192.0.2.11', '10.66.255.1'),
-            node('n2', '192.0.2.12', '10.66.255.2'),
             {
               apiVersion: 'projectcalico.org/v3',
               kind: 'IPPool',
@@ -213,6 +222,17 @@ for (const encap of ENCAPSULATIONS) {
         'felix in sync',
         20_000,
       );
+      // The nodes registered themselves (address autodetected on eth0) and got their tunnel addresses from IPAM.
+      for (const n of ['n1', 'n2'] as const) {
+        const spec = (
+          JSON.parse(await ctl(['get', 'node', n, '-o', 'json'])) as {
+            spec: Parameters<Encapsulation['tunnelOf']>[0] & { bgp?: { ipv4Address?: string } };
+          }
+        ).spec;
+        assert.equal(spec.bgp?.ipv4Address, n === 'n1' ? '192.0.2.11/24' : '192.0.2.12/24');
+        tunnels[n] = encap.tunnelOf(spec);
+        if (encap.device) assert.ok(tunnels[n], `${n} has a ${encap.name} tunnel address`);
+      }
     });
 
     after(async () => {
@@ -235,14 +255,27 @@ for (const encap of ENCAPSULATIONS) {
       const routes = await inNode('n1', 'ip', ['route', 'show', 'proto', '80']);
       assert.match(routes, new RegExp(`${a.ip.replace(/\./g, '\\.')} dev ${a.iface} scope link`));
       assert.match(routes, /blackhole 10\.66\.\d+\.\d+\/26/);
+      if (encap.name === 'BGP') {
+        // The mesh is one-way: n1 waits for n2 (the greater address) to connect.
+        const established = /\| 192\.0\.2\.12 +\| node-to-node mesh \| up +\| [^|]+\| Established/;
+        await waitFor(
+          async () =>
+            established.test((await topo.exec('n1', TABBYCTL, ['node', 'status', '--run-dir', runDir('n1')])).stdout),
+          'the mesh session Established in `tabbyctl node status`',
+          20_000,
+          200,
+        );
+      }
+      const remoteRoute = encap.remoteRoute(tunnels);
       await waitFor(
-        async () => (await inNode('n1', 'ip', ['route', 'show', 'proto', '80'])).includes(`dev ${encap.device}`),
-        'tunnel route',
+        async () => remoteRoute.test(await inNode('n1', 'ip', ['route', 'show'])),
+        `the route ${remoteRoute}`,
       );
-      assert.match(await inNode('n1', 'ip', ['route', 'show', 'proto', '80']), encap.remoteRoute);
       const neigh = await inNode('n1', 'ip', ['neigh', 'show', 'nud', 'permanent']);
       assert.ok(neigh.includes(`${a.ip} dev ${a.iface} lladdr ${a.mac}`), neigh);
-      if (encap.name === 'VXLAN') assert.match(neigh, /10\.66\.255\.2 dev vxlan\.calico lladdr 66(:[0-9a-f]{2}){5}/);
+      if (encap.name === 'VXLAN') {
+        assert.match(neigh, new RegExp(`${ip(tunnels.n2)} dev vxlan\\.calico lladdr 66(:[0-9a-f]{2}){5}`));
+      }
       for (const [key, value] of [
         [`ipv4/conf/${a.iface}/proxy_arp`, '1'],
         [`ipv4/neigh/${a.iface}/proxy_delay`, '0'],
@@ -252,16 +285,19 @@ for (const encap of ENCAPSULATIONS) {
       ]) {
         assert.equal((await inNode('n1', 'cat', [`/proc/sys/net/${key}`])).trim(), value, key);
       }
-      const link = JSON.parse(await inNode('n1', 'ip', ['-j', '-d', 'link', 'show', encap.device])) as {
-        mtu: number;
-        linkinfo?: { info_data?: { id: number; port: number } };
-      }[];
-      assert.equal(link[0]!.mtu, encap.mtu);
-      if (encap.name === 'VXLAN') {
-        assert.equal(link[0]!.linkinfo?.info_data?.id, 4096);
-        assert.equal(link[0]!.linkinfo?.info_data?.port, 4789);
+      if (encap.device) {
+        const link = JSON.parse(await inNode('n1', 'ip', ['-j', '-d', 'link', 'show', encap.device])) as {
+          mtu: number;
+          linkinfo?: { info_data?: { id: number; port: number } };
+        }[];
+        assert.equal(link[0]!.mtu, encap.mtu);
+        if (encap.name === 'VXLAN') {
+          assert.equal(link[0]!.linkinfo?.info_data?.id, 4096);
+          assert.equal(link[0]!.linkinfo?.info_data?.port, 4789);
+        }
+        const addresses = await inNode('n1', 'ip', ['-4', 'addr', 'show', 'dev', encap.device]);
+        assert.match(addresses, new RegExp(`inet ${ip(tunnels.n1)}/32`));
       }
-      assert.match(await inNode('n1', 'ip', ['-4', 'addr', 'show', 'dev', encap.device]), /inet 10\.66\.255\.1\/32/);
 
       const capture = await topo.spawn('n1', 'tcpdump', ['-l', '-n', '-i', 'eth0', ...encap.capture]);
       await new Promise((r) => setTimeout(r, 500));

@@ -284,7 +284,13 @@ describe('IPAM on a real etcd', { skip: isRoot ? false : 'needs root: runs etcd'
       const runDir = path.join(dir, 'node-run');
       const node = await spawnProcess(TABBY_NODE, ['--node-name', 'sock-node', '--run-dir', runDir], {
         // On this host's own namespace: IPAM only, no dataplane.
-        env: { ...process.env, ETCD_ENDPOINTS: etcd.endpoints.join(','), TABBY_DISABLE_FELIX: 'true' },
+        env: {
+          ...process.env,
+          ETCD_ENDPOINTS: etcd.endpoints.join(','),
+          TABBY_DISABLE_FELIX: 'true',
+          TABBY_NETWORKING_BACKEND: 'none',
+          IP: '192.0.2.99/24',
+        },
       });
       try {
         await waitFor(() => node.output().includes('ready'), 'tabby-node to be ready', 15_000);
@@ -321,6 +327,8 @@ describe('IPAM on a real etcd', { skip: isRoot ? false : 'needs root: runs etcd'
         TABBY_IPV4POOL_CIDR: '10.99.0.0/16',
         CALICO_IPV4POOL_IPIP: 'Never',
         CALICO_DISABLE_FELIX: 'true',
+        CALICO_NETWORKING_BACKEND: 'none',
+        IP: '192.0.2.98/24',
       },
     });
     const b = openBackend({ type: 'etcdv3', etcdEndpoints: fresh.endpoints });
