@@ -57,8 +57,10 @@ export async function registerNode(backend: Backend, ipam: IpamService, reg: Nod
     const node: Resource = existing
       ? clone(existing)
       : { apiVersion: NODE.apiVersion, kind: NODE.kind, metadata: { name: reg.nodeName }, spec: {} };
-    const spec = (node.spec ??= {}) as NodeSpec & Record<string, unknown>;
-    const bgp = (spec.bgp ??= {}) as NonNullable<NodeSpec['bgp']> & Record<string, unknown>;
+    node.spec ??= {};
+    const spec = node.spec as NodeSpec & Record<string, unknown>;
+    spec.bgp ??= {};
+    const bgp = spec.bgp as NonNullable<NodeSpec['bgp']> & Record<string, unknown>;
     bgp.ipv4Address = reg.address;
     if (reg.asNumber !== undefined) bgp.asNumber = reg.asNumber;
 
