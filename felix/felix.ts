@@ -18,6 +18,8 @@ import { VxlanDevice } from './vxlan';
 
 export interface FelixOptions {
   nodeName: string;
+  /** The node's run dir: where the userspace IPIP datapath process keeps its control socket and log. */
+  runDir?: string;
   log?(line: string): void;
   /** Told the desired dataplane after each computation (tabby-node hands local blocks to BGP). */
   onDesired?(desired: DesiredDataplane): void;
@@ -45,7 +47,7 @@ export class Felix {
   private readonly neighbors: NeighborManager;
   private readonly interfaces: InterfaceManager;
   private readonly vxlan = new VxlanDevice();
-  private readonly ipip = new IpipDevice();
+  private readonly ipip: IpipDevice;
   /** Created at the first apply, with the refresh interval FelixConfiguration gives. */
   private ipsets: IpSetManager | undefined;
   /** The sets last handed to the ipset manager, to remove the ones no longer rendered. */
@@ -77,6 +79,7 @@ export class Felix {
     private readonly options: FelixOptions,
   ) {
     this.settings = felixSettings([], options.nodeName);
+    this.ipip = new IpipDevice(options.runDir);
     const log = (line: string) => options.log?.(line);
     this.neighbors = new NeighborManager({ ownedDevicePrefixes: [this.settings.interfacePrefix, VXLAN_DEVICE] });
     this.interfaces = new InterfaceManager({

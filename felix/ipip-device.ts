@@ -1,10 +1,15 @@
 // The IPIP device tunl0: the kernel's where `ip link add type ipip` works, else tabby's userspace datapath
 // (DESIGN §3), which is wire-identical. Either way it gets the node's tunnel address /32 and an MTU 20 bytes under
 // the underlay's; the userspace datapath also needs the block → node table, since a TUN device never sees a
-// route's gateway.
-import { writeFileSync } from 'node:fs';
+// route's gateway. With a run dir, the userspace datapath runs as its own process (felix/ipip/daemon.ts) that
+// outlives tabby-node, so restarting the node does not interrupt tunnelled traffic; without one, in this process.
+import { spawn } from 'node:child_process';
+import { openSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { callUnix } from '../node/unix-http';
 import type { TunnelPeer } from './calc/dataplane';
 import { IPIP_OVERHEAD_BYTES, kernelIpipAvailable, UserspaceIpip } from './ipip';
+import type { IpipDaemonConfig, IpipDaemonState } from './ipip/daemon';
 import { Links } from './links';
 
 export interface IpipDeviceSpec {
@@ -17,10 +22,16 @@ export interface IpipDeviceSpec {
   peers: readonly TunnelPeer[];
 }
 
+const DAEMON_SOCKET = 'ipip.sock';
+const DAEMON_START_TIMEOUT_MS = 10_000;
+
 export class IpipDevice {
   private readonly links = new Links();
   private kernel: boolean | undefined;
+  /** The in-process datapath, when there is no run dir for a daemon. */
   private userspace: UserspaceIpip | undefined;
+
+  constructor(private readonly runDir?: string) {}
 
   /** Which datapath carries tunl0: known after the first ensure(). */
   get mode(): 'kernel' | 'userspace' | undefined {
@@ -39,19 +50,10 @@ export class IpipDevice {
         changes.push(`created ${spec.name} (kernel)`);
       }
     } else {
-      if (this.userspace && this.userspace.localAddress !== spec.localIp) this.stopUserspace();
-      if (!this.userspace) {
-        // Persistent: a restarted tabby-node attaches to the same device, and its routes never go away.
-        this.userspace = UserspaceIpip.start({ ifname: spec.name, localAddress: spec.localIp, mtu, persistent: true });
-        // The kernel's IPv6 link-local chatter on the TUN device is nothing the datapath can carry.
-        try {
-          writeFileSync(`/proc/sys/net/ipv6/conf/${spec.name}/disable_ipv6`, '1');
-        } catch {
-          // No IPv6 on this host: nothing to turn off.
-        }
-        changes.push(`started the userspace IPIP datapath on ${spec.name}`);
-      }
-      this.userspace.setRoutes(spec.peers.map((p) => ({ cidr: p.cidr, remote: p.remote })));
+      const routes = spec.peers.map((p) => ({ cidr: p.cidr, remote: p.remote }));
+      changes.push(
+        ...(this.runDir ? await this.ensureDaemon(spec, mtu, routes) : this.ensureInProcess(spec, mtu, routes)),
+      );
     }
     const link = await this.links.link(spec.name);
     if (!link) throw new Error(`IPIP: ${spec.name} does not exist after setting it up`);
@@ -62,9 +64,11 @@ export class IpipDevice {
 
   /** IPIP off: the userspace datapath stops and its device is deleted; a kernel tunl0 is taken down. */
   async remove(name: string): Promise<boolean> {
+    const daemon = await this.daemonState();
+    if (daemon) await callUnix(this.daemonSocket(), 'DELETE', '/').catch(() => undefined);
     const link = await this.links.link(name);
-    if (this.userspace || link?.linkinfo?.info_kind === 'tun') {
-      this.stopUserspace();
+    if (this.userspace || daemon || link?.linkinfo?.info_kind === 'tun') {
+      this.stopInProcess();
       if (link) await this.links.ip(['link', 'del', name]);
       return true;
     }
@@ -74,17 +78,89 @@ export class IpipDevice {
     return true;
   }
 
-  stats() {
-    return this.userspace?.stats();
-  }
-
-  /** The process is stopping: the datapath's threads end, its (persistent) device and routes stay. */
+  /** The process is stopping: an in-process datapath ends (its persistent device and routes stay); a daemon goes on. */
   stop(): void {
-    this.stopUserspace();
+    this.stopInProcess();
   }
 
-  private stopUserspace(): void {
+  private ensureInProcess(spec: IpipDeviceSpec, mtu: number, routes: { cidr: string; remote: string }[]): string[] {
+    const changes: string[] = [];
+    if (this.userspace && this.userspace.localAddress !== spec.localIp) this.stopInProcess();
+    if (!this.userspace) {
+      // Persistent: a restarted tabby-node attaches to the same device, and its routes never go away.
+      this.userspace = UserspaceIpip.start({ ifname: spec.name, localAddress: spec.localIp, mtu, persistent: true });
+      disableIpv6(spec.name);
+      changes.push(`started the userspace IPIP datapath on ${spec.name}`);
+    }
+    this.userspace.setRoutes(routes);
+    return changes;
+  }
+
+  private daemonSocket(): string {
+    return path.join(this.runDir!, DAEMON_SOCKET);
+  }
+
+  private async daemonState(): Promise<IpipDaemonState | undefined> {
+    if (!this.runDir) return undefined;
+    try {
+      const reply = await callUnix(this.daemonSocket(), 'GET', '/state', undefined, 2000);
+      return reply.status === 200 ? (reply.body as IpipDaemonState) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Finds the datapath daemon (or starts one) and gives it the routes. */
+  private async ensureDaemon(spec: IpipDeviceSpec, mtu: number, routes: { cidr: string; remote: string }[]) {
+    const changes: string[] = [];
+    let state = await this.daemonState();
+    if (state && (state.localAddress !== spec.localIp || state.ifname !== spec.name)) {
+      await callUnix(this.daemonSocket(), 'DELETE', '/').catch(() => undefined);
+      state = undefined;
+      changes.push('replaced the IPIP datapath (the node address changed)');
+    }
+    if (!state) {
+      const config: IpipDaemonConfig = {
+        ifname: spec.name,
+        localAddress: spec.localIp,
+        mtu,
+        controlSocket: this.daemonSocket(),
+      };
+      const logFd = openSync(path.join(this.runDir!, 'ipip.log'), 'a');
+      // Detached, in its own session: it must outlive this process.
+      const child = spawn(process.execPath, [path.join(__dirname, 'ipip', 'daemon.js'), JSON.stringify(config)], {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+      });
+      child.unref();
+      const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
+      while (!(state = await this.daemonState())) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `IPIP: the datapath process did not answer on ${this.daemonSocket()} (see ${this.runDir}/ipip.log)`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      disableIpv6(spec.name);
+      changes.push(`started the userspace IPIP datapath on ${spec.name} (pid ${state.pid})`);
+    }
+    const reply = await callUnix(this.daemonSocket(), 'PUT', '/routes', routes);
+    if (reply.status !== 200) throw new Error(`IPIP: routes refused: ${(reply.body as { error?: string }).error}`);
+    return changes;
+  }
+
+  private stopInProcess(): void {
     this.userspace?.stop();
     this.userspace = undefined;
+  }
+}
+
+/** The kernel's IPv6 link-local chatter on the TUN device is nothing the datapath can carry. */
+function disableIpv6(name: string): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1');
+  } catch {
+    // No IPv6 on this host: nothing to turn off.
   }
 }

@@ -131,6 +131,7 @@ export async function main(argv: string[]): Promise<void> {
     ? undefined
     : new Felix(backend, {
         nodeName: cfg.nodeName,
+        runDir: cfg.runDir,
         log,
         onDesired: (desired) => {
           bgp?.setOriginated(desired.advertised);
