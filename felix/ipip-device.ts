@@ -134,7 +134,7 @@ export class IpipDevice {
       });
       child.unref();
       const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
-      while (!(state = await this.daemonState())) {
+      for (state = await this.daemonState(); !state; state = await this.daemonState()) {
         if (Date.now() > deadline) {
           throw new Error(
             `IPIP: the datapath process did not answer on ${this.daemonSocket()} (see ${this.runDir}/ipip.log)`,
