@@ -43,6 +43,9 @@ export function checkTabbyConf(conf: NetworkConfig): TabbyNetConf {
       `network config: datastore_type must be etcdv3 or kubernetes, got ${c.datastore_type}`,
     );
   }
+  if (c.mtu !== undefined && (!Number.isInteger(c.mtu) || c.mtu < 68 || c.mtu > 65535)) {
+    throw new CniError(CniCode.InvalidConfig, `network config: mtu must be an integer from 68 to 65535, got ${c.mtu}`);
+  }
   const pools = c.ipam?.ipv4_pools;
   if (pools !== undefined && (!Array.isArray(pools) || pools.some((p) => typeof p !== 'string'))) {
     throw new CniError(CniCode.InvalidConfig, 'network config: ipam.ipv4_pools must be a list of pool names or CIDRs');

@@ -1,19 +1,34 @@
-// The node's allocator on <run-dir>/ipam.sock, for the CNI plugin: concurrent ADDs on this node are
-// batched by the IpamService behind it. Errors keep their IPAM or datastore code so the plugin can map them
-// to CNI error codes.
+// The node's API for the CNI plugin on <run-dir>/ipam.sock: the allocator (concurrent ADDs on this node are batched
+// by the IpamService behind it) and the plugin's WorkloadEndpoint writes, so a plugin on a node with tabby-node
+// never loads a datastore client. Errors keep their IPAM or datastore code so the plugin can map them to CNI
+// error codes.
+//   POST   /v1/assign | /v1/release | /v1/addresses   {handleId, ...}
+//   POST   /v1/endpoints                               {endpoint}: create or replace
+//   GET    /v1/endpoints/<namespace>/<name>            {endpoint}, or 404 NotFound
+//   DELETE /v1/endpoints/<namespace>/<name>            {containerID}: {outcome: deleted|absent|another-container}
 import type http from 'node:http';
-import { isDatastoreError } from '../datastore';
+import { WorkloadEndpointStore } from '../cni/endpoint-store';
+import { NODE_SOCKET } from '../cni/node-api';
+import { type DatastoreErrorCode, isDatastoreError, type Resource, type ResourceClient } from '../datastore';
 import { type AddressRequest, type IpamService, isIpamError } from '../ipam';
 import { listenUnix, type UnixReply } from './unix-http';
 
-export const IPAM_SOCKET = 'ipam.sock';
+export const IPAM_SOCKET = NODE_SOCKET;
+
+const IPAM_ROUTES = ['/v1/assign', '/v1/release', '/v1/addresses'];
+const ENDPOINT_ROUTE = /^\/v1\/endpoints(?:\/([^/]+)\/([^/]+))?$/;
+/** Datastore errors other than these are conflicts of some kind (AlreadyExists, Conflict, Compacted). */
+const DATASTORE_STATUS: Partial<Record<DatastoreErrorCode, number>> = { NotFound: 404, Invalid: 400, Unavailable: 503 };
 
 function errorReply(err: Error): UnixReply {
   if (isIpamError(err)) {
     const status = err.code === 'InvalidRequest' ? 400 : err.code === 'Contention' ? 503 : 409;
     return { status, body: { error: err.message, code: err.code } };
   }
-  if (isDatastoreError(err, 'Unavailable')) return { status: 503, body: { error: err.message, code: 'Unavailable' } };
+  if (isDatastoreError(err)) {
+    const status = DATASTORE_STATUS[err.code] ?? 409;
+    return { status, body: { error: err.message, code: err.code } };
+  }
   return { status: 500, body: { error: err.message } };
 }
 
@@ -21,24 +36,58 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function handleIdOf(body: unknown): string | undefined {
-  return isRecord(body) && typeof body.handleId === 'string' && body.handleId !== '' ? body.handleId : undefined;
+function invalid(error: string): UnixReply {
+  return { status: 400, body: { error, code: 'InvalidRequest' } };
 }
 
-export function serveIpam(socketPath: string, service: IpamService): Promise<http.Server> {
-  return listenUnix(socketPath, async (method, path, body) => {
-    const handleId = handleIdOf(body);
-    if (method !== 'POST' || !['/v1/assign', '/v1/release', '/v1/addresses'].includes(path)) {
-      return { status: 404, body: { error: 'not found: POST /v1/assign, /v1/release or /v1/addresses' } };
-    }
-    if (!handleId)
-      return { status: 400, body: { error: 'handleId (a non-empty string) is required', code: 'InvalidRequest' } };
+async function ipamRoute(service: IpamService, route: string, body: unknown): Promise<UnixReply> {
+  const handleId = isRecord(body) && typeof body.handleId === 'string' ? body.handleId : '';
+  if (handleId === '') return invalid('handleId (a non-empty string) is required');
+  if (route === '/v1/assign') return { status: 200, body: await service.assign(body as AddressRequest) };
+  if (route === '/v1/release') return { status: 200, body: { released: await service.release(handleId) } };
+  return { status: 200, body: { addresses: await service.addressesOf(handleId) } };
+}
+
+async function endpointRoute(
+  store: WorkloadEndpointStore,
+  method: string,
+  [, namespace, name]: RegExpExecArray,
+  body: unknown,
+): Promise<UnixReply | undefined> {
+  if (namespace === undefined || name === undefined) {
+    if (method !== 'POST') return undefined;
+    if (!isRecord(body) || !isRecord(body.endpoint)) return invalid('endpoint (a WorkloadEndpoint) is required');
+    return { status: 200, body: { endpoint: await store.apply(body.endpoint as unknown as Resource) } };
+  }
+  const [ns, n] = [decodeURIComponent(namespace), decodeURIComponent(name)];
+  if (method === 'GET') {
+    const endpoint = await store.get(ns, n);
+    return endpoint
+      ? { status: 200, body: { endpoint } }
+      : { status: 404, body: { error: `WorkloadEndpoint ${ns}/${n} not found`, code: 'NotFound' } };
+  }
+  if (method !== 'DELETE') return undefined;
+  const containerId = isRecord(body) && typeof body.containerID === 'string' ? body.containerID : '';
+  return { status: 200, body: { outcome: await store.delete(ns, n, containerId) } };
+}
+
+/**
+ * Serves the allocator, and the endpoint routes when given the client to write endpoints with. Unknown routes
+ * are answered 404 without a code, which the plugin takes as "do this one directly".
+ */
+export function serveIpam(socketPath: string, service: IpamService, endpoints?: ResourceClient): Promise<http.Server> {
+  const store = endpoints && new WorkloadEndpointStore(endpoints);
+  return listenUnix(socketPath, async (method, route, body) => {
     try {
-      if (path === '/v1/assign') return { status: 200, body: await service.assign(body as AddressRequest) };
-      if (path === '/v1/release') return { status: 200, body: { released: await service.release(handleId) } };
-      return { status: 200, body: { addresses: await service.addressesOf(handleId) } };
+      if (method === 'POST' && IPAM_ROUTES.includes(route)) return await ipamRoute(service, route, body);
+      const endpoint = ENDPOINT_ROUTE.exec(route);
+      const reply = endpoint && store ? await endpointRoute(store, method, endpoint, body) : undefined;
+      if (reply) return reply;
     } catch (err) {
       return errorReply(err as Error);
     }
+    const served = ['POST /v1/assign, /v1/release, /v1/addresses'];
+    if (store) served.push('POST /v1/endpoints', 'GET|DELETE /v1/endpoints/<namespace>/<name>');
+    return { status: 404, body: { error: `not found: ${method} ${route} (served: ${served.join('; ')})` } };
   });
 }

@@ -145,7 +145,7 @@ export async function main(argv: string[]): Promise<void> {
   felix?.start();
   const servers: http.Server[] = [];
   try {
-    servers.push(await serveIpam(path.join(cfg.runDir, IPAM_SOCKET), ipam));
+    servers.push(await serveIpam(path.join(cfg.runDir, IPAM_SOCKET), ipam, new ResourceClient(backend)));
     servers.push(
       await serveStatus(path.join(cfg.runDir, 'status.sock'), () => ({
         node: cfg.nodeName,
