@@ -3,19 +3,30 @@
 // in the datastore, from which felix programs the rest; a failure undoes what was done, newest first. DEL undoes
 // all of it and succeeds for a container it never saw. CHECK says which part is missing. STATUS and GC are
 // IPAM's. The node's socket serves allocation and endpoint writes; without a node, the datastore is used directly.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Resource } from '../datastore';
 import { execPlugin } from './delegate';
 import { ipamCommand } from './ipam-plugin';
-import { checkTabbyConf, nodeNameOf, type TabbyNetConf } from './netconf';
+import { checkTabbyConf, nodeNameOf, runDirOf, type TabbyNetConf } from './netconf';
 import { type NodeApi, openNodeApi, toCniError } from './node-api';
 import { CniCode, type CniEnvironment, CniError, parseNetworkConfig, requireEnv } from './protocol';
 import { addResult, firstIpv4, ipamAddress } from './result';
 import { checkWorkloadLink, createWorkloadLink, deleteHostVeth, deleteWorkloadInterface } from './veth';
 import { buildEndpoint, endpointNameOf, hostVethName, type WorkloadIdentity, workloadIdentity } from './workload';
 
-/** The workload's MTU when the config has no "mtu": the usual Ethernet underlay, no encapsulation allowed for. */
+/** The workload's MTU when neither the config nor tabby-node says: the usual Ethernet underlay. */
 export const DEFAULT_MTU = 1500;
+
+/** The MTU tabby-node wrote for workloads (<run_dir>/mtu: the underlay's minus the encapsulation in use). */
+function nodeMtu(conf: TabbyNetConf): number | undefined {
+  try {
+    const mtu = Number(readFileSync(path.join(runDirOf(conf), 'mtu'), 'utf8').trim());
+    return Number.isInteger(mtu) && mtu >= 68 ? mtu : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const TABBY_IPAM = 'tabby-ipam';
 
@@ -87,7 +98,7 @@ async function add(call: Call): Promise<unknown> {
   const endpointName = endpointNameOf(id);
   const hostVeth = hostVethName(id);
   if (!existsSync(netns)) throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${netns} does not exist`);
-  const mtu = conf.mtu ?? DEFAULT_MTU;
+  const mtu = conf.mtu ?? nodeMtu(conf) ?? DEFAULT_MTU;
 
   const undo: Undo[] = [];
   let step = 'allocating an address';

@@ -109,3 +109,13 @@ export async function autodetectAddress(
   }
   return found;
 }
+
+/** The MTU of the interface that holds an address (the underlay a node's tunnels and pods are sized from). */
+export async function interfaceMtuOf(address: string, run: CommandRunner = commandRunner()): Promise<number> {
+  const links = JSON.parse(await commandOutput(run, 'ip', ['-j', '-4', 'addr', 'show'])) as (AddrJson & {
+    mtu?: number;
+  })[];
+  const holder = links.find((l) => l.addr_info?.some((a) => a.local === address));
+  if (holder?.mtu === undefined) throw new Error(`no interface holds ${address}`);
+  return holder.mtu;
+}

@@ -6,9 +6,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import { type Backend, isDatastoreError, kindByAlias, openBackend, ResourceClient } from '../datastore';
-import { Felix } from '../felix';
+import { Felix, VXLAN_OVERHEAD } from '../felix';
+import { IPIP_OVERHEAD_BYTES } from '../felix/ipip';
 import { IpamGarbageCollector, IpamService } from '../ipam';
-import { autodetectAddress, parseAutodetectMethod } from './autodetect';
+import { autodetectAddress, interfaceMtuOf, parseAutodetectMethod } from './autodetect';
 import { NodeBgp } from './bgp';
 import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './config';
 import { IPAM_SOCKET, serveIpam } from './ipam-server';
@@ -123,6 +124,14 @@ export async function main(argv: string[]): Promise<void> {
   await register();
   log(`registered with address ${address}`);
 
+  // The CNI plugin gives pods the MTU written here: the underlay's, less what the encapsulation in use takes.
+  const underlayMtu = await interfaceMtuOf(address.split('/')[0]!).catch(() => undefined);
+  let workloadMtu = 0;
+  const writeWorkloadMtu = (overhead: number) => {
+    if (underlayMtu === undefined || underlayMtu - overhead === workloadMtu) return;
+    workloadMtu = underlayMtu - overhead;
+    writeFileSync(path.join(cfg.runDir, 'mtu'), `${workloadMtu}\n`);
+  };
   const bgp = cfg.bgpEnabled ? new NodeBgp(backend, cfg.nodeName, log) : undefined;
   bgp?.start();
   // Tunnel addresses follow the pools: register again when IPIP or VXLAN is switched on or off.
@@ -135,6 +144,7 @@ export async function main(argv: string[]): Promise<void> {
         log,
         onDesired: (desired) => {
           bgp?.setOriginated(desired.advertised);
+          writeWorkloadMtu(desired.vxlan ? VXLAN_OVERHEAD : desired.ipip ? IPIP_OVERHEAD_BYTES : 0);
           const now = `${desired.ipip !== undefined} ${desired.vxlan !== undefined}`;
           if (now !== encapsulation) {
             encapsulation = now;

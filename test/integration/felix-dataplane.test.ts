@@ -266,6 +266,9 @@ for (const encap of ENCAPSULATIONS) {
           200,
         );
       }
+      // What the CNI plugin gives pods when its config has no mtu: the underlay's less the encapsulation's.
+      const workloadMtu = (await inNode('n1', 'cat', [path.join(runDir('n1'), 'mtu')])).trim();
+      assert.equal(workloadMtu, String(encap.device ? encap.mtu : 1500));
       const remoteRoute = encap.remoteRoute(tunnels);
       await waitFor(
         async () => remoteRoute.test(await inNode('n1', 'ip', ['route', 'show'])),
