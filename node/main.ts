@@ -12,6 +12,7 @@ import { IpamGarbageCollector, IpamService } from '../ipam';
 import { autodetectAddress, interfaceMtuOf, parseAutodetectMethod } from './autodetect';
 import { NodeBgp } from './bgp';
 import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './config';
+import { serveHealth } from './health';
 import { IPAM_SOCKET, serveIpam } from './ipam-server';
 import { registerNode } from './register';
 import { serveStatus } from './status-server';
@@ -166,6 +167,17 @@ export async function main(argv: string[]): Promise<void> {
     );
   } catch (err) {
     return fail((err as Error).message);
+  }
+  try {
+    servers.push(
+      ...(await serveHealth(address.split('/')[0]!, { health: cfg.healthPort, metrics: cfg.metricsPort }, () => ({
+        felix: felix?.status(),
+        bgp: bgp?.status(),
+        ipam: { ...ipam.stats },
+      }))),
+    );
+  } catch (err) {
+    return fail(`health/metrics: ${(err as Error).message}`);
   }
   const gcTimer = startGarbageCollector(backend, ipam, cfg, log);
   log(`ready: ${backend.description}, run dir ${cfg.runDir}`);

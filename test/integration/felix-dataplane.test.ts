@@ -266,6 +266,17 @@ for (const encap of ENCAPSULATIONS) {
           200,
         );
       }
+      if (encap.name === 'BGP') {
+        const curl = (url: string) => topo.exec('n1', 'curl', ['-s', '-w', ' %{http_code}', url], { allowFail: true });
+        assert.match((await curl('http://192.0.2.11:9099/liveness')).stdout, /"alive":true\}\s+200$/);
+        await waitFor(
+          async () => (await curl('http://192.0.2.11:9099/readiness')).stdout.endsWith(' 200'),
+          'readiness 200',
+        );
+        const metrics = (await curl('http://192.0.2.11:9091/metrics')).stdout;
+        assert.match(metrics, /^tabby_bgp_peers\{state="Established"\} 1$/m);
+        assert.match(metrics, /^tabby_felix_endpoints 1$/m);
+      }
       // What the CNI plugin gives pods when its config has no mtu: the underlay's less the encapsulation's.
       const workloadMtu = (await inNode('n1', 'cat', [path.join(runDir('n1'), 'mtu')])).trim();
       assert.equal(workloadMtu, String(encap.device ? encap.mtu : 1500));

@@ -290,6 +290,8 @@ describe('IPAM on a real etcd', { skip: isRoot ? false : 'needs root: runs etcd'
           TABBY_DISABLE_FELIX: 'true',
           TABBY_NETWORKING_BACKEND: 'none',
           IP: '192.0.2.99/24',
+          TABBY_HEALTH_PORT: '0',
+          TABBY_METRICS_PORT: '0',
         },
       });
       try {
@@ -329,6 +331,8 @@ describe('IPAM on a real etcd', { skip: isRoot ? false : 'needs root: runs etcd'
         CALICO_DISABLE_FELIX: 'true',
         CALICO_NETWORKING_BACKEND: 'none',
         IP: '192.0.2.98/24',
+        TABBY_HEALTH_PORT: '0',
+        TABBY_METRICS_PORT: '0',
       },
     });
     const b = openBackend({ type: 'etcdv3', etcdEndpoints: fresh.endpoints });
