@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-// `npm run demo` will bring up a multi-node fabric with a top-of-rack router (CONTRACT §1). The parts it needs
-// (tabby-node, the CNI plugin, the BGP speaker) are not built yet, so it says so rather than pretend.
-console.error('demo: not available yet: it needs tabby-node, the CNI plugin and the BGP speaker (issues 3-6)');
-process.exit(1);
+// `npm run demo` (CONTRACT §1): the demo is TypeScript in demo/, compiled to dist/demo/main.js by `npm run build`.
+const fs = require('node:fs');
+const path = require('node:path');
+
+const entry = path.join(__dirname, '..', 'dist', 'demo', 'main.js');
+if (!fs.existsSync(entry)) {
+  console.error(`demo: ${entry} is missing: run npm run build first`);
+  process.exit(1);
+}
+require(entry).main(process.argv.slice(2));
