@@ -1,0 +1,247 @@
+// The routed fabric end to end, three tabby-nodes in network namespaces with pods made by the CNI plugin, and the
+// BGP topologies of Calico's docs, switched live through the datastore: the node-to-node mesh; the mesh off with a
+// tabby node as route reflector; a BIRD 2 top-of-rack router as route reflector. Also an address borrowed from
+// another node's block, reached through its /32.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type EtcdHandle, run, runIn, startEtcd, Topology } from '../harness';
+import { Bird } from '../support/bgp-daemons';
+import { callPlugin } from '../support/cni-runtime';
+import { waitFor } from '../support/wait';
+
+const isRoot = process.getuid?.() === 0;
+const DIST = path.join(__dirname, '..', '..');
+const TABBYCTL = path.join(DIST, 'bin', 'tabbyctl');
+const TABBY_NODE = path.join(DIST, 'bin', 'tabby-node');
+const CNI_PATH = [path.join(DIST, 'cni-bin'), '/usr/lib/cni'];
+const NODES = { n1: '192.0.2.11', n2: '192.0.2.12', n3: '192.0.2.13' } as const;
+type NodeName = keyof typeof NODES;
+
+interface Pod {
+  ns: string;
+  ip: string;
+}
+
+describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector', {
+  skip: isRoot ? false : 'needs root',
+}, () => {
+  let topo: Topology;
+  let etcd: EtcdHandle;
+  let endpoints: string;
+  let bird: Bird | undefined;
+  const pods = new Map<string, Pod>();
+
+  const runDir = (node: NodeName) => path.join(topo.dir, `run-${node}`);
+  const ctl = async (args: string[], input?: string) => {
+    const res = await topo.exec('etcd', TABBYCTL, args, {
+      allowFail: true,
+      env: { ...process.env, ETCD_ENDPOINTS: endpoints },
+      ...(input !== undefined ? { input } : {}),
+    });
+    assert.equal(res.code, 0, `tabbyctl ${args.join(' ')}: ${res.stderr}`);
+    return res.stdout;
+  };
+  const apply = (...docs: object[]) =>
+    ctl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
+
+  /** A pod through the CNI plugin, as a runtime makes one: a namespace, then ADD on the node. */
+  const addPod = async (node: NodeName, name: string, namespace: string): Promise<Pod> => {
+    const ns = `${topo.prefix}${name}`;
+    await run('ip', ['netns', 'add', ns]);
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'k8s-pod-network',
+      type: 'tabby',
+      run_dir: runDir(node),
+      ipam: { type: 'tabby-ipam' },
+    };
+    const out = await callPlugin((file, opts) => topo.exec(node, file, [], opts), 'ADD', conf, {
+      containerId: `c-${name}`,
+      netns: `/var/run/netns/${ns}`,
+      ifname: 'eth0',
+      path: CNI_PATH,
+      args: { K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name },
+    });
+    assert.equal(out.code, 0, `ADD ${name}: ${JSON.stringify(out.out)} ${out.stderr}`);
+    const ip = (out.out as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+    const pod = { ns, ip };
+    pods.set(name, pod);
+    return pod;
+  };
+  const reaches = async (from: string, to: string) =>
+    (await runIn(pods.get(from)!.ns, 'ping', ['-c', '1', '-W', '1', pods.get(to)!.ip], { allowFail: true })).code === 0;
+  const allReach = (pairs: [string, string][], what: string) =>
+    waitFor(
+      async () => {
+        for (const [a, b] of pairs) if (!(await reaches(a, b))) return false;
+        return true;
+      },
+      what,
+      40_000,
+      500,
+    );
+
+  before(async () => {
+    topo = await Topology.create();
+    await topo.addSegment('lan');
+    await topo.addNode('etcd', { segment: 'lan', address: '192.0.2.10/24' });
+    await topo.addNode('tor', { segment: 'lan', address: '192.0.2.1/24' });
+    for (const [name, address] of Object.entries(NODES)) {
+      // A default route, as real nodes have (proxy ARP needs a route to 169.254.1.1); the etcd namespace forwards nothing.
+      await topo.addNode(name, { segment: 'lan', address: `${address}/24`, gateway: '192.0.2.10' });
+    }
+    await topo.waitUntilLinksUp();
+    etcd = await startEtcd({ netns: topo.nsName('etcd'), host: '192.0.2.10' });
+    endpoints = etcd.endpoints.join(',');
+    await apply(
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'IPPool',
+        metadata: { name: 'main' },
+        spec: { cidr: '10.50.0.0/24', blockSize: 26, ipipMode: 'Never' },
+      },
+      // One block only: a second node's pod must borrow from the first node's block.
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'IPPool',
+        metadata: { name: 'tiny' },
+        spec: { cidr: '10.51.0.0/28', blockSize: 28, ipipMode: 'Never', allowedUses: ['Workload'] },
+      },
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'Profile',
+        metadata: { name: 'kns.tiny', annotations: { 'cni.projectcalico.org/ipv4pools': '["tiny"]' } },
+        spec: { labelsToApply: { 'pcns.projectcalico.org/name': 'tiny' } },
+      },
+    );
+    for (const node of Object.keys(NODES) as NodeName[]) {
+      await topo.spawn(node, TABBY_NODE, ['--node-name', node, '--run-dir', runDir(node)], {
+        env: { ...process.env, ETCD_ENDPOINTS: endpoints },
+      });
+    }
+    for (const node of Object.keys(NODES) as NodeName[]) {
+      await waitFor(
+        async () =>
+          (await topo.exec(node, 'test', ['-S', path.join(runDir(node), 'ipam.sock')], { allowFail: true })).code === 0,
+        `${node}'s tabby-node`,
+        20_000,
+      );
+    }
+    await addPod('n1', 'p1', 'default');
+    await addPod('n2', 'p2', 'default');
+    await addPod('n3', 'p3', 'default');
+    await addPod('n1', 't1', 'tiny');
+    await addPod('n2', 't2', 'tiny');
+  });
+
+  after(async () => {
+    await topo?.destroy();
+    await etcd?.stop();
+  });
+
+  it('the node-to-node mesh carries pods between all nodes, and a borrowed address as its /32', async () => {
+    await allReach(
+      [
+        ['p1', 'p2'],
+        ['p1', 'p3'],
+        ['p2', 'p3'],
+        ['p1', 't2'],
+        ['p3', 't1'],
+      ],
+      'every pod reaching every other over the mesh',
+    );
+    const t2 = pods.get('t2')!.ip;
+    // t2's address lies in n1's block (n1 blackholes it): n2 advertises it as a /32, which wins.
+    const routes = (await topo.exec('n1', 'ip', ['route', 'show'])).stdout;
+    assert.match(routes, /blackhole 10\.51\.0\.0\/28/);
+    assert.match(routes, new RegExp(`${t2.replace(/\./g, '\\.')} via 192\\.0\\.2\\.12 dev eth0 proto bgp`));
+  });
+
+  it('with the mesh off, a tabby node reflects routes between the others', async () => {
+    await ctl(['label', 'node', 'n1', 'route-reflector=true']);
+    await ctl(['patch', 'node', 'n1', '--patch', '{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}']);
+    await apply(
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPConfiguration',
+        metadata: { name: 'default' },
+        spec: { nodeToNodeMeshEnabled: false },
+      },
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPPeer',
+        metadata: { name: 'peer-with-route-reflectors' },
+        spec: { nodeSelector: 'all()', peerSelector: 'route-reflector == "true"' },
+      },
+    );
+    // n2 and n3 no longer peer with each other: n3's block reaches n2 only through n1.
+    await waitFor(
+      async () => {
+        const routes = (await topo.exec('n2', 'ip', ['route', 'show', 'proto', 'bgp'])).stdout;
+        const status = (await topo.exec('n2', TABBYCTL, ['node', 'status', '--run-dir', runDir('n2')])).stdout;
+        return routes.includes('via 192.0.2.13') && status.includes('192.0.2.11') && !status.includes('192.0.2.13');
+      },
+      'n2 peering with n1 only, still routing to n3',
+      40_000,
+      500,
+    );
+    await allReach(
+      [
+        ['p2', 'p3'],
+        ['p3', 'p2'],
+        ['p1', 'p3'],
+        ['p3', 't2'],
+      ],
+      'pods reaching each other through the tabby route reflector',
+    );
+  });
+
+  it('a BIRD top-of-rack route reflector carries the blocks, with each node as its client', async () => {
+    bird = await Bird.start(topo, 'tor', {
+      routerId: '192.0.2.1',
+      asNumber: 64512,
+      clusterId: '192.0.2.1',
+      peers: Object.entries(NODES).map(([name, address]) => ({ name, address, asNumber: 64512, rrClient: true })),
+    });
+    await ctl(['delete', 'bgppeer', 'peer-with-route-reflectors']);
+    await ctl(['patch', 'node', 'n1', '--patch', '{"spec":{"bgp":{"routeReflectorClusterID":""}}}']);
+    await apply({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'BGPPeer',
+      metadata: { name: 'tor' },
+      spec: { peerIP: '192.0.2.1', asNumber: 64512 },
+    });
+    await waitFor(
+      async () => {
+        for (const name of Object.keys(NODES)) if (!(await bird!.established(name))) return false;
+        return true;
+      },
+      'BIRD Established with the three nodes',
+      40_000,
+      500,
+    );
+    const t2 = pods.get('t2')!.ip;
+    await waitFor(async () => (await bird!.route(`${t2}/32`)) !== '', `BIRD holding ${t2}/32`, 20_000, 500);
+    const table = await bird.birdc('show', 'route');
+    for (const address of Object.values(NODES)) {
+      assert.match(
+        table,
+        new RegExp(
+          `10\\.50\\.0\\.\\d+/26 +unicast \\[\\w+ [^\\]]*\\] \\* \\(100\\) \\[i\\]\\s+via ${address.replace(/\./g, '\\.')}`,
+        ),
+        table,
+      );
+    }
+    assert.match(await bird.route(`${t2}/32`), /via 192\.0\.2\.12/);
+    await allReach(
+      [
+        ['p1', 'p2'],
+        ['p2', 'p3'],
+        ['p3', 'p1'],
+        ['p1', 't2'],
+      ],
+      'pods reaching each other with routes reflected by BIRD',
+    );
+  });
+});
