@@ -244,4 +244,32 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
       'pods reaching each other with routes reflected by BIRD',
     );
   });
+
+  it('an etcd outage leaves established traffic alone, and the nodes pick up changes when it is back', async () => {
+    const pinger = await topo.spawn('n1', 'ip', [
+      'netns',
+      'exec',
+      pods.get('p1')!.ns,
+      'ping',
+      '-i',
+      '0.2',
+      pods.get('p3')!.ip,
+    ]);
+    // Frozen rather than stopped: unreachable to its clients, with its data kept.
+    process.kill(etcd.process.pid, 'SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, 6000));
+      assert.ok(await reaches('p2', 't1'), 'a new flow still passes during the outage');
+    } finally {
+      process.kill(etcd.process.pid, 'SIGCONT');
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    await pinger.stop();
+    const seqs = [...pinger.output().matchAll(/icmp_seq=(\d+) ttl/g)].map((m) => Number(m[1]));
+    assert.ok(seqs.length >= 25, pinger.output());
+    assert.equal(Math.max(...seqs) - seqs.length, 0, `no ping lost during the etcd outage: ${pinger.output()}`);
+    // And the datastore is followed again: a new pod on n3 is reachable from n1.
+    await addPod('n3', 'p4', 'default');
+    await allReach([['p1', 'p4']], 'a pod added after the outage reachable from another node');
+  });
 });
