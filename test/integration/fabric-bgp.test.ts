@@ -3,84 +3,21 @@
 // tabby node as route reflector; a BIRD 2 top-of-rack router as route reflector. Also an address borrowed from
 // another node's block, reached through its /32.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type EtcdHandle, run, runIn, startEtcd, Topology } from '../harness';
+import { Topology } from '../harness';
 import { Bird } from '../support/bgp-daemons';
-import { callPlugin } from '../support/cni-runtime';
+import { Fabric, TABBYCTL } from '../support/fabric';
 import { waitFor } from '../support/wait';
 
 const isRoot = process.getuid?.() === 0;
-const DIST = path.join(__dirname, '..', '..');
-const TABBYCTL = path.join(DIST, 'bin', 'tabbyctl');
-const TABBY_NODE = path.join(DIST, 'bin', 'tabby-node');
-const CNI_PATH = [path.join(DIST, 'cni-bin'), '/usr/lib/cni'];
 const NODES = { n1: '192.0.2.11', n2: '192.0.2.12', n3: '192.0.2.13' } as const;
-type NodeName = keyof typeof NODES;
-
-interface Pod {
-  ns: string;
-  ip: string;
-}
 
 describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector', {
   skip: isRoot ? false : 'needs root',
 }, () => {
   let topo: Topology;
-  let etcd: EtcdHandle;
-  let endpoints: string;
+  let fabric: Fabric;
   let bird: Bird | undefined;
-  const pods = new Map<string, Pod>();
-
-  const runDir = (node: NodeName) => path.join(topo.dir, `run-${node}`);
-  const ctl = async (args: string[], input?: string) => {
-    const res = await topo.exec('etcd', TABBYCTL, args, {
-      allowFail: true,
-      env: { ...process.env, ETCD_ENDPOINTS: endpoints },
-      ...(input !== undefined ? { input } : {}),
-    });
-    assert.equal(res.code, 0, `tabbyctl ${args.join(' ')}: ${res.stderr}`);
-    return res.stdout;
-  };
-  const apply = (...docs: object[]) =>
-    ctl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs }));
-
-  /** A pod through the CNI plugin, as a runtime makes one: a namespace, then ADD on the node. */
-  const addPod = async (node: NodeName, name: string, namespace: string): Promise<Pod> => {
-    const ns = `${topo.prefix}${name}`;
-    await run('ip', ['netns', 'add', ns]);
-    const conf = {
-      cniVersion: '1.0.0',
-      name: 'k8s-pod-network',
-      type: 'tabby',
-      run_dir: runDir(node),
-      ipam: { type: 'tabby-ipam' },
-    };
-    const out = await callPlugin((file, opts) => topo.exec(node, file, [], opts), 'ADD', conf, {
-      containerId: `c-${name}`,
-      netns: `/var/run/netns/${ns}`,
-      ifname: 'eth0',
-      path: CNI_PATH,
-      args: { K8S_POD_NAMESPACE: namespace, K8S_POD_NAME: name },
-    });
-    assert.equal(out.code, 0, `ADD ${name}: ${JSON.stringify(out.out)} ${out.stderr}`);
-    const ip = (out.out as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
-    const pod = { ns, ip };
-    pods.set(name, pod);
-    return pod;
-  };
-  const reaches = async (from: string, to: string) =>
-    (await runIn(pods.get(from)!.ns, 'ping', ['-c', '1', '-W', '1', pods.get(to)!.ip], { allowFail: true })).code === 0;
-  const allReach = (pairs: [string, string][], what: string) =>
-    waitFor(
-      async () => {
-        for (const [a, b] of pairs) if (!(await reaches(a, b))) return false;
-        return true;
-      },
-      what,
-      40_000,
-      500,
-    );
 
   before(async () => {
     topo = await Topology.create();
@@ -91,10 +28,8 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
       // A default route, as real nodes have (proxy ARP needs a route to 169.254.1.1); the etcd namespace forwards nothing.
       await topo.addNode(name, { segment: 'lan', address: `${address}/24`, gateway: '192.0.2.10' });
     }
-    await topo.waitUntilLinksUp();
-    etcd = await startEtcd({ netns: topo.nsName('etcd'), host: '192.0.2.10' });
-    endpoints = etcd.endpoints.join(',');
-    await apply(
+    fabric = await Fabric.start(topo, 'etcd', '192.0.2.10');
+    await fabric.apply(
       {
         apiVersion: 'projectcalico.org/v3',
         kind: 'IPPool',
@@ -115,33 +50,21 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
         spec: { labelsToApply: { 'pcns.projectcalico.org/name': 'tiny' } },
       },
     );
-    for (const node of Object.keys(NODES) as NodeName[]) {
-      await topo.spawn(node, TABBY_NODE, ['--node-name', node, '--run-dir', runDir(node)], {
-        env: { ...process.env, ETCD_ENDPOINTS: endpoints },
-      });
-    }
-    for (const node of Object.keys(NODES) as NodeName[]) {
-      await waitFor(
-        async () =>
-          (await topo.exec(node, 'test', ['-S', path.join(runDir(node), 'ipam.sock')], { allowFail: true })).code === 0,
-        `${node}'s tabby-node`,
-        20_000,
-      );
-    }
-    await addPod('n1', 'p1', 'default');
-    await addPod('n2', 'p2', 'default');
-    await addPod('n3', 'p3', 'default');
-    await addPod('n1', 't1', 'tiny');
-    await addPod('n2', 't2', 'tiny');
+    for (const node of Object.keys(NODES)) await fabric.startNode(node);
+    await fabric.addPod('n1', 'p1');
+    await fabric.addPod('n2', 'p2');
+    await fabric.addPod('n3', 'p3');
+    await fabric.addPod('n1', 't1', 'tiny');
+    await fabric.addPod('n2', 't2', 'tiny');
   });
 
   after(async () => {
     await topo?.destroy();
-    await etcd?.stop();
+    await fabric?.stop();
   });
 
   it('the node-to-node mesh carries pods between all nodes, and a borrowed address as its /32', async () => {
-    await allReach(
+    await fabric.allReach(
       [
         ['p1', 'p2'],
         ['p1', 'p3'],
@@ -151,7 +74,7 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
       ],
       'every pod reaching every other over the mesh',
     );
-    const t2 = pods.get('t2')!.ip;
+    const t2 = fabric.pod('t2').ip;
     // t2's address lies in n1's block (n1 blackholes it): n2 advertises it as a /32, which wins.
     const routes = (await topo.exec('n1', 'ip', ['route', 'show'])).stdout;
     assert.match(routes, /blackhole 10\.51\.0\.0\/28/);
@@ -159,9 +82,9 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
   });
 
   it('with the mesh off, a tabby node reflects routes between the others', async () => {
-    await ctl(['label', 'node', 'n1', 'route-reflector=true']);
-    await ctl(['patch', 'node', 'n1', '--patch', '{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}']);
-    await apply(
+    await fabric.ctl(['label', 'node', 'n1', 'route-reflector=true']);
+    await fabric.ctl(['patch', 'node', 'n1', '--patch', '{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.1"}}}']);
+    await fabric.apply(
       {
         apiVersion: 'projectcalico.org/v3',
         kind: 'BGPConfiguration',
@@ -179,14 +102,14 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
     await waitFor(
       async () => {
         const routes = (await topo.exec('n2', 'ip', ['route', 'show', 'proto', 'bgp'])).stdout;
-        const status = (await topo.exec('n2', TABBYCTL, ['node', 'status', '--run-dir', runDir('n2')])).stdout;
+        const status = (await topo.exec('n2', TABBYCTL, ['node', 'status', '--run-dir', fabric.runDir('n2')])).stdout;
         return routes.includes('via 192.0.2.13') && status.includes('192.0.2.11') && !status.includes('192.0.2.13');
       },
       'n2 peering with n1 only, still routing to n3',
       40_000,
       500,
     );
-    await allReach(
+    await fabric.allReach(
       [
         ['p2', 'p3'],
         ['p3', 'p2'],
@@ -204,9 +127,9 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
       clusterId: '192.0.2.1',
       peers: Object.entries(NODES).map(([name, address]) => ({ name, address, asNumber: 64512, rrClient: true })),
     });
-    await ctl(['delete', 'bgppeer', 'peer-with-route-reflectors']);
-    await ctl(['patch', 'node', 'n1', '--patch', '{"spec":{"bgp":{"routeReflectorClusterID":""}}}']);
-    await apply({
+    await fabric.ctl(['delete', 'bgppeer', 'peer-with-route-reflectors']);
+    await fabric.ctl(['patch', 'node', 'n1', '--patch', '{"spec":{"bgp":{"routeReflectorClusterID":""}}}']);
+    await fabric.apply({
       apiVersion: 'projectcalico.org/v3',
       kind: 'BGPPeer',
       metadata: { name: 'tor' },
@@ -221,7 +144,7 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
       40_000,
       500,
     );
-    const t2 = pods.get('t2')!.ip;
+    const t2 = fabric.pod('t2').ip;
     await waitFor(async () => (await bird!.route(`${t2}/32`)) !== '', `BIRD holding ${t2}/32`, 20_000, 500);
     const table = await bird.birdc('show', 'route');
     for (const address of Object.values(NODES)) {
@@ -234,7 +157,7 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
       );
     }
     assert.match(await bird.route(`${t2}/32`), /via 192\.0\.2\.12/);
-    await allReach(
+    await fabric.allReach(
       [
         ['p1', 'p2'],
         ['p2', 'p3'],
@@ -249,19 +172,19 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
     const pinger = await topo.spawn('n1', 'ip', [
       'netns',
       'exec',
-      pods.get('p1')!.ns,
+      fabric.pod('p1').ns,
       'ping',
       '-i',
       '0.2',
-      pods.get('p3')!.ip,
+      fabric.pod('p3').ip,
     ]);
     // Frozen rather than stopped: unreachable to its clients, with its data kept.
-    process.kill(etcd.process.pid, 'SIGSTOP');
+    process.kill(fabric.etcd.process.pid, 'SIGSTOP');
     try {
       await new Promise((r) => setTimeout(r, 6000));
-      assert.ok(await reaches('p2', 't1'), 'a new flow still passes during the outage');
+      assert.ok(await fabric.reaches('p2', 't1'), 'a new flow still passes during the outage');
     } finally {
-      process.kill(etcd.process.pid, 'SIGCONT');
+      process.kill(fabric.etcd.process.pid, 'SIGCONT');
     }
     await new Promise((r) => setTimeout(r, 500));
     await pinger.stop();
@@ -269,7 +192,7 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
     assert.ok(seqs.length >= 25, pinger.output());
     assert.equal(Math.max(...seqs) - seqs.length, 0, `no ping lost during the etcd outage: ${pinger.output()}`);
     // And the datastore is followed again: a new pod on n3 is reachable from n1.
-    await addPod('n3', 'p4', 'default');
-    await allReach([['p1', 'p4']], 'a pod added after the outage reachable from another node');
+    await fabric.addPod('n3', 'p4');
+    await fabric.allReach([['p1', 'p4']], 'a pod added after the outage reachable from another node');
   });
 });
