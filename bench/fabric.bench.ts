@@ -13,26 +13,25 @@
 //
 //   node dist/bench/fabric.bench.js [--seconds 3] [--rounds 3]
 import * as os from 'node:os';
-import { type ProcessHandle, run, runIn, spawnProcess, Topology } from '../test/harness';
+import { type ProcessHandle, Topology } from '../test/harness';
 import { Fabric } from '../test/support/fabric';
-import { IPIP_NODES, ipBatch, PodPair } from '../test/support/ipip-topology';
-import { waitFor } from '../test/support/wait';
-import { machine, markdownTable, positiveInteger } from './support/report';
+import { IPIP_NODES, PodPair } from '../test/support/ipip-topology';
+import {
+  addVethPair,
+  gbits,
+  type IperfEndpoints,
+  median,
+  parseThroughputArgs,
+  runIperf,
+  startIperfServer,
+} from './support/iperf';
+import { machine, markdownTable } from './support/report';
 
-const IPERF_PORT = 5201;
-const VETH = { client: '10.99.0.1', server: '10.99.0.2' };
 const FABRIC_NODES = { n1: '192.0.2.11', n2: '192.0.2.12' } as const;
 const ETCD_ADDRESS = '192.0.2.10';
 const POOL_CIDR = '10.70.0.0/24';
 
 type CaseName = 'veth' | 'static' | 'routed' | 'vxlan' | 'ipip';
-
-/** Where iperf3 runs in a case's topology. */
-interface Endpoints {
-  clientNs: string;
-  serverNs: string;
-  serverAddress: string;
-}
 
 /** The pool modes of the tabby cases; the others are built by hand. */
 const TABBY_MODES: Partial<Record<CaseName, { ipipMode: 'Always' | 'Never'; vxlanMode: 'Always' | 'Never' }>> = {
@@ -48,47 +47,11 @@ const GOALS: { name: CaseName; ofStatic?: number; bitsPerSecond?: number }[] = [
   { name: 'ipip', bitsPerSecond: 1e9 },
 ];
 
-function parseArgs(argv: string[]): { seconds: number; rounds: number } {
-  const options = { seconds: 3, rounds: 3 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if ((flag !== '--seconds' && flag !== '--rounds') || value === undefined) {
-      throw new Error(`unknown or incomplete flag "${flag}": use --seconds N --rounds N`);
-    }
-    options[flag === '--seconds' ? 'seconds' : 'rounds'] = positiveInteger(flag.slice(2), value);
-  }
-  return options;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function gbits(bitsPerSecond: number): string {
-  return (bitsPerSecond / 1e9).toFixed(2);
-}
-
 function percent(share: number): string {
   return `${(100 * share).toFixed(0)} %`;
 }
 
-async function buildVeth(topo: Topology): Promise<Endpoints> {
-  const clientNs = `${topo.prefix}veth-a`;
-  const serverNs = `${topo.prefix}veth-b`;
-  await run('ip', ['netns', 'add', clientNs]);
-  await run('ip', ['netns', 'add', serverNs]);
-  await ipBatch(clientNs, [
-    'link set lo up',
-    `link add eth0 type veth peer name eth0 netns ${serverNs}`,
-    `addr add ${VETH.client}/30 dev eth0`,
-    'link set eth0 up',
-  ]);
-  await ipBatch(serverNs, ['link set lo up', `addr add ${VETH.server}/30 dev eth0`, 'link set eth0 up']);
-  return { clientNs, serverNs, serverAddress: VETH.server };
-}
-
-async function buildStatic(topo: Topology): Promise<Endpoints> {
+async function buildStatic(topo: Topology): Promise<IperfEndpoints> {
   const pair = await PodPair.create(topo, 'routed');
   return { clientNs: pair.podNs('a'), serverNs: pair.podNs('b'), serverAddress: IPIP_NODES.b.pod };
 }
@@ -121,45 +84,25 @@ async function buildTabby(topo: Topology, modes: NonNullable<(typeof TABBY_MODES
   return fabric;
 }
 
-async function startServer(at: Endpoints): Promise<ProcessHandle> {
-  const server = await spawnProcess('iperf3', ['-s', '-B', at.serverAddress, '-p', String(IPERF_PORT)], {
-    netns: at.serverNs,
-  });
-  await waitFor(async () => {
-    if (!server.running) throw new Error(`iperf3 -s in ${at.serverNs} exited: ${server.output()}`);
-    const listening = await runIn(at.serverNs, 'ss', ['-Htln', `sport = :${IPERF_PORT}`]);
-    return listening.stdout.trim() !== '';
-  }, `iperf3 to listen in ${at.serverNs}`);
-  return server;
-}
-
-/** The receiver's rate of one iperf3 run, in bits per second. */
-async function measure(at: Endpoints, seconds: number): Promise<number> {
-  const args = ['-c', at.serverAddress, '-p', String(IPERF_PORT), '-t', String(seconds), '-J'];
-  const { stdout } = await runIn(at.clientNs, 'iperf3', args, { timeoutMs: (seconds + 30) * 1000 });
-  const report = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
-  return report.end.sum_received.bits_per_second;
-}
-
 /** Builds `name` in a fresh topology, measures it `rounds` times, and tears it all down, also on failure. */
 async function runCase(name: CaseName, seconds: number, rounds: number): Promise<number[]> {
   const topo = await Topology.create();
   let fabric: Fabric | undefined;
   let server: ProcessHandle | undefined;
   try {
-    let at: Endpoints;
+    let at: IperfEndpoints;
     const modes = TABBY_MODES[name];
     if (modes) {
       fabric = await buildTabby(topo, modes);
       const [a, b] = [fabric.pod('pa'), fabric.pod('pb')];
       at = { clientNs: a.ns, serverNs: b.ns, serverAddress: b.ip };
     } else {
-      at = name === 'veth' ? await buildVeth(topo) : await buildStatic(topo);
+      at = name === 'veth' ? await addVethPair(topo) : await buildStatic(topo);
     }
-    server = await startServer(at);
+    server = await startIperfServer(at);
     const rates: number[] = [];
     for (let round = 1; round <= rounds; round++) {
-      rates.push(await measure(at, seconds));
+      rates.push((await runIperf(at, seconds)).bitsPerSecond);
       console.log(`${name} run ${round}: ${gbits(rates[rates.length - 1]!)} Gbit/s`);
     }
     return rates;
@@ -171,7 +114,7 @@ async function runCase(name: CaseName, seconds: number, rounds: number): Promise
 }
 
 async function main(): Promise<void> {
-  const { seconds, rounds } = parseArgs(process.argv.slice(2));
+  const { seconds, rounds } = parseThroughputArgs(process.argv.slice(2), { seconds: 3, rounds: 3 });
   if (process.getuid?.() !== 0) throw new Error('needs root: creates network namespaces');
   console.log(`machine: ${machine()}; load average at start ${os.loadavg()[0]!.toFixed(2)}`);
   const cases: CaseName[] = ['veth', 'static', 'routed', 'vxlan', 'ipip'];

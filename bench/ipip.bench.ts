@@ -11,43 +11,33 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { type ProcessHandle, run, runIn, spawnProcess, Topology } from '../test/harness';
-import { IPIP_NODES, ipBatch, PodPair } from '../test/support/ipip-topology';
-import { waitFor } from '../test/support/wait';
-import { machine, markdownTable, positiveInteger } from './support/report';
+import { type ProcessHandle, Topology } from '../test/harness';
+import { IPIP_NODES, PodPair } from '../test/support/ipip-topology';
+import {
+  addVethPair,
+  gbits,
+  type IperfEndpoints,
+  type IperfRun,
+  median,
+  parseThroughputArgs,
+  runIperf,
+  startIperfServer,
+} from './support/iperf';
+import { machine, markdownTable } from './support/report';
 
 const GOAL_BITS_PER_SECOND = 1e9;
-const IPERF_PORT = 5201;
-const VETH = { client: '10.99.0.1', server: '10.99.0.2' };
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 type SetupName = 'veth' | 'routed' | 'userspace-ipip';
 
 /** Where iperf3 runs for one setup. */
-interface Setup {
+interface Setup extends IperfEndpoints {
   name: SetupName;
-  clientNs: string;
-  serverNs: string;
-  serverAddress: string;
 }
 
-interface Measurement {
-  bitsPerSecond: number;
-  retransmits: number;
+interface Measurement extends IperfRun {
   /** CPU the datapath processes of both nodes used during the run, in % of one vCPU (userspace IPIP only). */
   datapathCpuPercent?: number;
-}
-
-function parseArgs(argv: string[]): { seconds: number; rounds: number } {
-  const options = { seconds: 5, rounds: 3 };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if ((flag !== '--seconds' && flag !== '--rounds') || value === undefined) {
-      throw new Error(`unknown or incomplete flag "${flag}": use --seconds N --rounds N`);
-    }
-    options[flag === '--seconds' ? 'seconds' : 'rounds'] = positiveInteger(flag.slice(2), value);
-  }
-  return options;
 }
 
 /** CPU time (user + system, all threads) a process has used so far, in ms. */
@@ -58,72 +48,27 @@ function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 function percent(value: number): string {
   return `${value.toFixed(0)} %`;
-}
-
-function gbits(bitsPerSecond: number): string {
-  return (bitsPerSecond / 1e9).toFixed(2);
-}
-
-/** Two namespaces joined by a bare veth pair, named with the topology's prefix (destroy() removes them). */
-async function addVethPair(topo: Topology): Promise<Setup> {
-  const clientNs = `${topo.prefix}veth-a`;
-  const serverNs = `${topo.prefix}veth-b`;
-  await run('ip', ['netns', 'add', clientNs]);
-  await run('ip', ['netns', 'add', serverNs]);
-  await ipBatch(clientNs, [
-    'link set lo up',
-    `link add eth0 type veth peer name eth0 netns ${serverNs}`,
-    `addr add ${VETH.client}/30 dev eth0`,
-    'link set eth0 up',
-  ]);
-  await ipBatch(serverNs, ['link set lo up', `addr add ${VETH.server}/30 dev eth0`, 'link set eth0 up']);
-  return { name: 'veth', clientNs, serverNs, serverAddress: VETH.server };
 }
 
 function podSetup(name: SetupName, pair: PodPair): Setup {
   return { name, clientNs: pair.podNs('a'), serverNs: pair.podNs('b'), serverAddress: IPIP_NODES.b.pod };
 }
 
-async function startServer(setup: Setup): Promise<ProcessHandle> {
-  const server = await spawnProcess('iperf3', ['-s', '-B', setup.serverAddress, '-p', String(IPERF_PORT)], {
-    netns: setup.serverNs,
-  });
-  await waitFor(async () => {
-    if (!server.running) throw new Error(`iperf3 -s in ${setup.serverNs} exited: ${server.output()}`);
-    const listening = await runIn(setup.serverNs, 'ss', ['-Htln', `sport = :${IPERF_PORT}`]);
-    return listening.stdout.trim() !== '';
-  }, `iperf3 to listen in ${setup.serverNs}`);
-  return server;
-}
-
 /** One iperf3 run; with `datapathPids`, also the CPU those processes used meanwhile. */
 async function measure(setup: Setup, seconds: number, datapathPids: number[]): Promise<Measurement> {
   const cpuBefore = datapathPids.map(cpuMsOf);
   const started = Date.now();
-  const args = ['-c', setup.serverAddress, '-p', String(IPERF_PORT), '-t', String(seconds), '-J'];
-  const { stdout } = await runIn(setup.clientNs, 'iperf3', args, { timeoutMs: (seconds + 30) * 1000 });
-  const report = JSON.parse(stdout) as {
-    end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } };
-  };
+  const measurement: Measurement = await runIperf(setup, seconds);
   const elapsedMs = Date.now() - started;
-  const measurement: Measurement = {
-    bitsPerSecond: report.end.sum_received.bits_per_second,
-    retransmits: report.end.sum_sent.retransmits,
-  };
   if (datapathPids.length === 0) return measurement;
   const cpuMs = datapathPids.reduce((sum, pid, i) => sum + cpuMsOf(pid) - cpuBefore[i], 0);
   return { ...measurement, datapathCpuPercent: (100 * cpuMs) / elapsedMs };
 }
 
 async function main(): Promise<void> {
-  const { seconds, rounds } = parseArgs(process.argv.slice(2));
+  const { seconds, rounds } = parseThroughputArgs(process.argv.slice(2), { seconds: 5, rounds: 3 });
   if (process.getuid?.() !== 0) throw new Error('needs root: creates network namespaces');
   console.log(`machine: ${machine()}; load average at start ${os.loadavg()[0].toFixed(2)}`);
   const routedTopo = await Topology.create();
@@ -132,11 +77,11 @@ async function main(): Promise<void> {
   try {
     const ipipPair = await PodPair.create(ipipTopo, 'userspace-ipip');
     const setups = [
-      await addVethPair(routedTopo),
+      { name: 'veth' as const, ...(await addVethPair(routedTopo)) },
       podSetup('routed', await PodPair.create(routedTopo, 'routed')),
       podSetup('userspace-ipip', ipipPair),
     ];
-    for (const setup of setups) servers.push(await startServer(setup));
+    for (const setup of setups) servers.push(await startIperfServer(setup));
 
     const results = new Map<SetupName, Measurement[]>(setups.map((setup) => [setup.name, []]));
     const datapathPids = [...ipipPair.helpers.values()].map((helper) => helper.pid);
