@@ -48,6 +48,8 @@ interface BridgeFdbJson {
 export class NeighborManager {
   private desiredNeighbors = new Map<string, NeighborEntry>();
   private desiredFdb = new Map<string, FdbEntry>();
+  /** Devices whose FDB entries are ours: every device a desired entry named (its stale entries are removed). */
+  private readonly fdbDevices = new Set<string>();
   /** Counters: entries written and batches run, for tests ("a second apply writes nothing") and status. */
   readonly stats = { writes: 0, batches: 0 };
 
@@ -60,6 +62,7 @@ export class NeighborManager {
   setDesired(neighbors: readonly NeighborEntry[], fdb: readonly FdbEntry[]): void {
     this.desiredNeighbors = new Map(neighbors.map((n) => [neighborKey(n), { ...n, mac: n.mac.toLowerCase() }]));
     this.desiredFdb = new Map(fdb.map((f) => [fdbKey(f), { ...f, mac: f.mac.toLowerCase() }]));
+    for (const f of fdb) this.fdbDevices.add(f.dev);
   }
 
   private owned(dev: string | undefined): boolean {
@@ -87,22 +90,23 @@ export class NeighborManager {
     problems.push(...(await this.batch('ip', lines)));
 
     const fdbLines: string[] = [];
-    if (this.desiredFdb.size > 0 || this.options.ownedDevicePrefixes.length > 0) {
-      const fdb = JSON.parse(
-        (await commandOutput(this.run, 'bridge', ['-j', 'fdb', 'show'])) || '[]',
-      ) as BridgeFdbJson[];
-      const seenFdb = new Set<string>();
-      for (const f of fdb) {
-        if (!this.owned(f.ifname) || f.mac === undefined || f.dst === undefined || f.mac === '00:00:00:00:00:00')
-          continue;
-        const key = `${f.ifname} ${f.mac}`;
+    const seenFdb = new Set<string>();
+    // Only the devices we ever gave FDB entries (vxlan.calico) are read: a `bridge fdb show` of the whole host lists
+    // an entry per workload veth, on every apply.
+    for (const dev of this.fdbDevices) {
+      const listing = await this.run('bridge', ['-j', 'fdb', 'show', 'dev', dev]);
+      // A device that is gone took its entries with it.
+      if (listing.code !== 0) continue;
+      for (const f of JSON.parse(listing.stdout || '[]') as BridgeFdbJson[]) {
+        if (f.mac === undefined || f.dst === undefined || f.mac === '00:00:00:00:00:00') continue;
+        const key = `${dev} ${f.mac}`;
         const want = this.desiredFdb.get(key);
-        if (!want) fdbLines.push(`fdb del ${f.mac} dev ${f.ifname} dst ${f.dst} self`);
+        if (!want) fdbLines.push(`fdb del ${f.mac} dev ${dev} dst ${f.dst} self`);
         else if (want.dst === f.dst) seenFdb.add(key);
       }
-      for (const [key, f] of this.desiredFdb) {
-        if (!seenFdb.has(key)) fdbLines.push(`fdb replace ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`);
-      }
+    }
+    for (const [key, f] of this.desiredFdb) {
+      if (!seenFdb.has(key)) fdbLines.push(`fdb replace ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`);
     }
     problems.push(...(await this.batch('bridge', fdbLines)));
     return problems;
