@@ -218,9 +218,6 @@ export class Felix {
    * then the filter, nat and raw tables, then the sets no rule refers to any more are destroyed.
    */
   private async applyRules(desired: DesiredDataplane): Promise<string[]> {
-    const nodeAddresses = [...this.inputs.nodes.values()]
-      .map((n) => (n.spec as { bgp?: { ipv4Address?: string } } | undefined)?.bgp?.ipv4Address?.split('/')[0])
-      .filter((a): a is string => a !== undefined);
     const rules = renderBaseRules({
       workloadInterfaces: desired.workloads.map((w) => w.name),
       interfacePrefix: this.settings.interfacePrefix,
@@ -232,8 +229,8 @@ export class Felix {
       vxlanEnabled: desired.vxlan !== undefined,
       vxlanPort: this.settings.vxlanPort,
       vxlanTunnelAddress: desired.vxlan?.address,
-      nodeAddress: this.localIp(),
-      hostAddresses: nodeAddresses,
+      nodeAddress: desired.nodeAddress,
+      hostAddresses: desired.hostAddresses,
       natPools: desired.natPools,
       allPools: desired.allPools,
       natOutgoingAddress: this.settings.natOutgoingAddress,
@@ -263,18 +260,12 @@ export class Felix {
     return [...rules.warnings, ...deletions.failed.map((f) => `ipset ${f.name}: ${f.reason}`)];
   }
 
-  /** This node's underlay address, from its Node resource. */
-  private localIp(): string | undefined {
-    const me = this.inputs.nodes.get(this.options.nodeName);
-    return (me?.spec as { bgp?: { ipv4Address?: string } } | undefined)?.bgp?.ipv4Address?.split('/')[0];
-  }
-
   private async applyIpip(desired: DesiredDataplane): Promise<string[]> {
     if (!desired.ipip) {
       if (await this.ipip.remove(IPIP_DEVICE)) this.options.log?.(`IPIP off: ${IPIP_DEVICE} taken down`);
       return [];
     }
-    const localIp = this.localIp();
+    const localIp = desired.nodeAddress;
     if (!localIp) return [`IPIP: node ${this.options.nodeName} has no IPv4 address yet`];
     const changes = await this.ipip.ensure({
       name: IPIP_DEVICE,
@@ -292,7 +283,7 @@ export class Felix {
       if (await this.vxlan.remove(VXLAN_DEVICE)) this.options.log?.(`removed ${VXLAN_DEVICE}`);
       return [];
     }
-    const localIp = this.localIp();
+    const localIp = desired.nodeAddress;
     if (!localIp) return [`VXLAN: node ${this.options.nodeName} has no IPv4 address yet`];
     const changes = await this.vxlan.ensure({
       name: VXLAN_DEVICE,

@@ -37,6 +37,9 @@ export interface VxlanPeer {
 }
 
 export interface DesiredDataplane {
+  /** This node's underlay address (its Node's bgp.ipv4Address), and every node's, this one included. */
+  nodeAddress: string | undefined;
+  hostAddresses: string[];
   workloads: WorkloadInterface[];
   /** Routes felix owns (protocol 80): workload /32s, blackholes for local blocks, tunnel routes. */
   routes: RouteSpec[];
@@ -186,6 +189,8 @@ export function computeDataplane(inputs: FelixInputs, nodeName: string, settings
   const mySpec = nodeSpec(inputs.nodes.get(nodeName));
   const poolText = (p: PoolView) => `${formatIpv4(p.cidr.base)}/${p.cidr.prefix}`;
   return {
+    nodeAddress: me?.ip,
+    hostAddresses: [...inputs.nodes.values()].map(nodeAddress).flatMap((a) => (a ? [a.ip] : [])),
     workloads,
     routes,
     neighbors,
