@@ -1,8 +1,11 @@
 // Running the dataplane's tools (ip, bridge, iptables-restore, ipset), in our own network namespace or (tests) in
-// a named one through `ip netns exec`.
-import { type ChildProcess, spawn } from 'node:child_process';
+// a named one through `ip netns exec`. Started with the native addon's posix_spawn where it loads: Node's own
+// child_process forks, which costs the long-running tabby-node milliseconds of main-thread CPU per command.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { constants } from 'node:os';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { loadNativeAddon } from '../native/addon';
 
 export interface CommandResult {
   /** Exit status; 127 when the command could not be started, 128 + n when signal n ended it. */
@@ -26,13 +29,18 @@ export type CommandRunner = (
 export function commandRunner(netns?: string): CommandRunner {
   return async (command, args, input) => {
     const [file, argv] = netns === undefined ? [command, args] : ['ip', ['netns', 'exec', netns, command, ...args]];
-    const child = spawn(file, argv, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let child: Child;
+    try {
+      child = await startChild(file, argv, input !== undefined);
+    } catch (err) {
+      return { code: 127, stdout: '', stderr: `${command}: cannot start: ${(err as Error).message}` };
+    }
     const result = collect(command, child);
     if (input !== undefined) {
       try {
         await feed(child.stdin!, input);
       } catch (err) {
-        child.kill('SIGKILL');
+        child.kill();
         await result;
         throw err;
       }
@@ -41,21 +49,78 @@ export function commandRunner(netns?: string): CommandRunner {
   };
 }
 
-function collect(command: string, child: ChildProcess): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (err) => resolve({ code: 127, stdout: '', stderr: `${command}: cannot start: ${err.message}` }));
-    child.on('close', (code, signal) =>
-      resolve({
-        code: code ?? 128 + (signal === null ? 0 : constants.signals[signal]),
-        stdout: Buffer.concat(stdout).toString(),
-        stderr: Buffer.concat(stderr).toString(),
-      }),
+/** A started command: its pipes, and its exit (code, or signal number). */
+interface Child {
+  stdin?: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  exited: Promise<{ code: number | null; signal: number }>;
+  kill(): void;
+}
+
+interface NativeSpawn {
+  spawnCommand(file: string, args: readonly string[], withStdin: boolean): Promise<NativeChild>;
+  waitCommand(pid: number, callback: (code: number, signal: number) => void): void;
+}
+interface NativeChild {
+  pid: number;
+  stdin: number;
+  stdout: number;
+  stderr: number;
+}
+
+const addon = loadNativeAddon();
+const native = addon instanceof Error ? undefined : (addon as unknown as NativeSpawn);
+
+/** Rejects when the command cannot be started (no such file, not executable). */
+async function startChild(file: string, argv: readonly string[], withStdin: boolean): Promise<Child> {
+  if (native) {
+    const c = await native.spawnCommand(file, argv, withStdin);
+    const exited = new Promise<{ code: number | null; signal: number }>((resolve) =>
+      native.waitCommand(c.pid, (code, signal) => resolve({ code: signal === 0 ? code : null, signal })),
     );
+    return {
+      stdin: c.stdin >= 0 ? new net.Socket({ fd: c.stdin, readable: false, writable: true }) : undefined,
+      stdout: new net.Socket({ fd: c.stdout, readable: true, writable: false }),
+      stderr: new net.Socket({ fd: c.stderr, readable: true, writable: false }),
+      exited,
+      kill: () => process.kill(c.pid, 'SIGKILL'),
+    };
+  }
+  const child = spawn(file, argv, { stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<{ code: number | null; signal: number }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve({ code, signal: signal === null ? 0 : constants.signals[signal] }));
   });
+  return {
+    stdin: child.stdin ?? undefined,
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    exited,
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+function drain(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', () => {});
+    stream.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+async function collect(command: string, child: Child): Promise<CommandResult> {
+  try {
+    const [stdout, stderr, { code, signal }] = await Promise.all([
+      drain(child.stdout),
+      drain(child.stderr),
+      child.exited,
+    ]);
+    return { code: code ?? 128 + signal, stdout: stdout.toString(), stderr: stderr.toString() };
+  } catch (err) {
+    return { code: 127, stdout: '', stderr: `${command}: cannot start: ${(err as Error).message}` };
+  }
 }
 
 /** Writes `input` and closes stdin; stops early, without error, when the command is gone (its status says why). */

@@ -13,6 +13,7 @@
         "src/ipip_datapath.cc",
         "src/ipip_routes.cc",
         "src/sockopt.cc",
+        "src/spawn.cc",
         "src/syserror.cc",
         "src/tcp.cc",
         "src/tcp_coalesce.cc",

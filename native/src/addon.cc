@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "ipip.h"
+#include "spawn.h"
 #include "tcp.h"
 
 namespace {
@@ -10,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tabby::RegisterTcp(env, exports);
   tabby::RegisterIpip(env, exports);
+  tabby::RegisterSpawn(env, exports);
   return exports;
 }
 
