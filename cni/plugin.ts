@@ -55,7 +55,16 @@ function ipamFor(conf: TabbyNetConf, cni: CniEnvironment, stdin: string, api: No
   return (command) => execPlugin(type, command, stdin, cni.path, env);
 }
 
-export async function runTabbyPlugin(cni: CniEnvironment, stdin: string, env: NodeJS.ProcessEnv): Promise<unknown> {
+/**
+ * One plugin command. `nodeApi` is the node's allocator and endpoint store when tabby-node itself runs the call
+ * (handed over by the plugin's native front); otherwise the node's socket, or the datastore directly.
+ */
+export async function runTabbyPlugin(
+  cni: CniEnvironment,
+  stdin: string,
+  env: NodeJS.ProcessEnv,
+  nodeApi?: NodeApi,
+): Promise<unknown> {
   const conf = checkTabbyConf(parseNetworkConfig(stdin));
   const commands: Record<string, (call: Call) => Promise<unknown>> = {
     ADD: add,
@@ -71,13 +80,13 @@ export async function runTabbyPlugin(cni: CniEnvironment, stdin: string, env: No
       `CNI_COMMAND ${cni.command} is not one of ADD, DEL, CHECK, STATUS, GC, VERSION`,
     );
   }
-  const api = openNodeApi(conf, env);
+  const api = nodeApi ?? openNodeApi(conf, env);
   try {
     return await command({ conf, cni, api, ipam: ipamFor(conf, cni, stdin, api, env) });
   } catch (err) {
     throw toCniError(err);
   } finally {
-    await api.close();
+    if (api !== nodeApi) await api.close();
   }
 }
 

@@ -113,36 +113,49 @@ export function ipEntry(cniVersion: string, address: string, extra: Record<strin
   return cniVersion.startsWith('0.') ? { version: '4', address, ...extra } : { address, ...extra };
 }
 
+/** What a plugin command prints and its exit status. */
+export interface CniCallOutcome {
+  exitCode: number;
+  stdout: string;
+}
+
 /**
- * Runs a plugin command: prints the result, or the error object with exit status 1. A failure that is not a
- * CniError becomes code 999 with its message, so a runtime always gets a readable error.
+ * Runs a plugin command: the result, or the error object with exit status 1. A failure that is not a CniError
+ * becomes code 999 with its message, so a runtime always gets a readable error. `input` gives the network config
+ * (stdin, or the body tabby-node was handed by the plugin's front).
  */
-export async function runCni(
+export async function cniCall(
   run: (env: CniEnvironment, stdin: string) => Promise<unknown>,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
+  env: NodeJS.ProcessEnv,
+  input: () => Promise<string>,
+): Promise<CniCallOutcome> {
   let version = '1.0.0';
   try {
     const cni = readEnvironment(env);
     if (cni.command === 'VERSION') {
-      const text = await readStdin().catch(() => '');
+      const text = await input().catch(() => '');
       const requested = /"cniVersion"\s*:\s*"([^"]+)"/.exec(text)?.[1];
-      process.stdout.write(
-        `${JSON.stringify({ cniVersion: requested ?? '1.1.0', supportedVersions: SUPPORTED_VERSIONS })}\n`,
-      );
-      return 0;
+      const versions = { cniVersion: requested ?? '1.1.0', supportedVersions: SUPPORTED_VERSIONS };
+      return { exitCode: 0, stdout: `${JSON.stringify(versions)}\n` };
     }
-    const stdin = await readStdin();
+    const stdin = await input();
     const match = /"cniVersion"\s*:\s*"([^"]+)"/.exec(stdin);
     if (match) version = match[1]!;
     const result = await run(cni, stdin);
-    if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);
-    return 0;
+    return { exitCode: 0, stdout: result === undefined ? '' : `${JSON.stringify(result)}\n` };
   } catch (err) {
     const e = err instanceof CniError ? err : new CniError(999, (err as Error).message);
-    process.stdout.write(
-      `${JSON.stringify({ cniVersion: version, code: e.code, msg: e.message, details: e.details })}\n`,
-    );
-    return 1;
+    const error = { cniVersion: version, code: e.code, msg: e.message, details: e.details };
+    return { exitCode: 1, stdout: `${JSON.stringify(error)}\n` };
   }
+}
+
+/** A plugin process's command: cniCall on this process's environment and stdin, printed; the exit status. */
+export async function runCni(
+  run: (env: CniEnvironment, stdin: string) => Promise<unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const outcome = await cniCall(run, env, () => readStdin());
+  process.stdout.write(outcome.stdout);
+  return outcome.exitCode;
 }

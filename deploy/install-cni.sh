@@ -3,7 +3,8 @@
 # config on the host, as Calico's install-cni does:
 #   - the Node.js runtime and tabby's application into the host's /opt/tabby (the plugins run from there, since
 #     the host need not have Node.js; it needs glibc and libstdc++, as any distribution that runs kubelet has),
-#   - the wrappers tabby and tabby-ipam into the CNI binary directory,
+#   - the plugins into the CNI binary directory: tabby (the native front, which hands each call to tabby-node)
+#     and the wrappers tabby-js (the Node.js plugin it falls back to) and tabby-ipam,
 #   - the network config list (CNI_NETWORK_CONFIG, from the ConfigMap) with etcd_endpoints and mtu filled in.
 # Every path can be overridden from the environment so the test suite can run it against temporary directories.
 set -eu
@@ -23,7 +24,7 @@ cp -a "$image_dir/app" "$host_dir/app.new"
 if [ -d "$host_dir/app" ]; then mv "$host_dir/app" "$host_dir/app.old"; fi
 mv "$host_dir/app.new" "$host_dir/app"
 rm -rf "$host_dir/app.old"
-for plugin in tabby tabby-ipam; do
+for plugin in tabby tabby-js tabby-ipam; do
   cp "$image_dir/cni-bin/$plugin" "$cni_bin_dir/$plugin.new"
   chmod 755 "$cni_bin_dir/$plugin.new"
   mv -f "$cni_bin_dir/$plugin.new" "$cni_bin_dir/$plugin"
@@ -41,4 +42,4 @@ done
   process.stdout.write(JSON.stringify(conflist, null, 2) + "\n");
 ' > "$cni_net_dir/$conf_name.new"
 mv -f "$cni_net_dir/$conf_name.new" "$cni_net_dir/$conf_name"
-echo "install-cni: installed tabby and tabby-ipam into $cni_bin_dir and $cni_net_dir/$conf_name"
+echo "install-cni: installed tabby, tabby-js and tabby-ipam into $cni_bin_dir and $cni_net_dir/$conf_name"

@@ -9,6 +9,8 @@ export interface HealthSnapshot {
     | undefined;
   bgp: { peers: { address: string; state: string }[]; rib: { prefixes: number; paths: number } } | undefined;
   ipam: { batches: number; requests: number };
+  /** CNI calls the plugin's front handed to this node: `<COMMAND> <result>` → count. */
+  cniCalls?: ReadonlyMap<string, number>;
 }
 
 /** Why the node is not ready; empty when it is. */
@@ -59,6 +61,16 @@ export function renderMetrics(s: HealthSnapshot): string {
   }
   metric(lines, 'tabby_ipam_batches_total', 'counter', 'Allocation batches committed.', [['', s.ipam.batches]]);
   metric(lines, 'tabby_ipam_requests_total', 'counter', 'Allocation and release requests.', [['', s.ipam.requests]]);
+  metric(
+    lines,
+    'tabby_cni_calls_total',
+    'counter',
+    'CNI calls run by this node for the plugin (result ok, error, or handed-back: the plugin ran it itself).',
+    [...(s.cniCalls ?? [])].map(([key, n]) => {
+      const [command, result] = key.split(' ');
+      return [`{command="${command}",result="${result}"}`, n];
+    }),
+  );
   metric(lines, 'process_resident_memory_bytes', 'gauge', 'Resident memory.', [['', process.memoryUsage().rss]]);
   return `${lines.join('\n')}\n`;
 }

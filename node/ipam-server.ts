@@ -6,11 +6,13 @@
 //   POST   /v1/endpoints                               {endpoint}: create or replace
 //   GET    /v1/endpoints/<namespace>/<name>            {endpoint}, or 404 NotFound
 //   DELETE /v1/endpoints/<namespace>/<name>            {containerID}: {outcome: deleted|absent|another-container}
+//   POST   /v1/cni                                     a whole CNI call from the plugin's native front (cni-calls.ts)
 import type http from 'node:http';
 import { WorkloadEndpointStore } from '../cni/endpoint-store';
 import { NODE_SOCKET } from '../cni/node-api';
 import { type DatastoreErrorCode, isDatastoreError, type Resource, type ResourceClient } from '../datastore';
 import { type AddressRequest, type IpamService, isIpamError } from '../ipam';
+import { CNI_ROUTE, type CniCallCounts, localNodeApi, runCniCall } from './cni-calls';
 import { listenUnix, type UnixReply } from './unix-http';
 
 export const IPAM_SOCKET = NODE_SOCKET;
@@ -72,14 +74,22 @@ async function endpointRoute(
 }
 
 /**
- * Serves the allocator, and the endpoint routes when given the client to write endpoints with. Unknown routes
+ * Serves the allocator, and the endpoint and CNI routes when given the client to write endpoints with (counting
+ * the CNI calls into cniCounts). Unknown routes
  * are answered 404 without a code, which the plugin takes as "do this one directly".
  */
-export function serveIpam(socketPath: string, service: IpamService, endpoints?: ResourceClient): Promise<http.Server> {
+export function serveIpam(
+  socketPath: string,
+  service: IpamService,
+  endpoints?: ResourceClient,
+  cniCounts: CniCallCounts = new Map(),
+): Promise<http.Server> {
   const store = endpoints && new WorkloadEndpointStore(endpoints);
+  const cniApi = store && localNodeApi(service, store);
   return listenUnix(socketPath, async (method, route, body) => {
     try {
       if (method === 'POST' && IPAM_ROUTES.includes(route)) return await ipamRoute(service, route, body);
+      if (method === 'POST' && route === CNI_ROUTE && cniApi) return await runCniCall(cniApi, cniCounts, body);
       const endpoint = ENDPOINT_ROUTE.exec(route);
       const reply = endpoint && store ? await endpointRoute(store, method, endpoint, body) : undefined;
       if (reply) return reply;
@@ -87,7 +97,7 @@ export function serveIpam(socketPath: string, service: IpamService, endpoints?: 
       return errorReply(err as Error);
     }
     const served = ['POST /v1/assign, /v1/release, /v1/addresses'];
-    if (store) served.push('POST /v1/endpoints', 'GET|DELETE /v1/endpoints/<namespace>/<name>');
+    if (store) served.push('POST /v1/endpoints', 'GET|DELETE /v1/endpoints/<namespace>/<name>', `POST ${CNI_ROUTE}`);
     return { status: 404, body: { error: `not found: ${method} ${route} (served: ${served.join('; ')})` } };
   });
 }

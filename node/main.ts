@@ -11,6 +11,7 @@ import { IPIP_OVERHEAD_BYTES } from '../felix/ipip';
 import { IpamGarbageCollector, IpamService } from '../ipam';
 import { autodetectAddress, interfaceMtuOf, parseAutodetectMethod } from './autodetect';
 import { NodeBgp } from './bgp';
+import type { CniCallCounts } from './cni-calls';
 import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './config';
 import { serveHealth } from './health';
 import { IPAM_SOCKET, serveIpam } from './ipam-server';
@@ -155,8 +156,9 @@ export async function main(argv: string[]): Promise<void> {
       });
   felix?.start();
   const servers: http.Server[] = [];
+  const cniCalls: CniCallCounts = new Map();
   try {
-    servers.push(await serveIpam(path.join(cfg.runDir, IPAM_SOCKET), ipam, new ResourceClient(backend)));
+    servers.push(await serveIpam(path.join(cfg.runDir, IPAM_SOCKET), ipam, new ResourceClient(backend), cniCalls));
     servers.push(
       await serveStatus(path.join(cfg.runDir, 'status.sock'), () => ({
         node: cfg.nodeName,
@@ -174,6 +176,7 @@ export async function main(argv: string[]): Promise<void> {
         felix: felix?.status(),
         bgp: bgp?.status(),
         ipam: { ...ipam.stats },
+        cniCalls,
       }))),
     );
   } catch (err) {

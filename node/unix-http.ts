@@ -8,6 +8,9 @@ import net from 'node:net';
 export interface UnixReply {
   status: number;
   body: unknown;
+  /** Sent as it is instead of body as JSON (for a client that parses no JSON: the CNI plugin's native front). */
+  text?: string;
+  headers?: Record<string, string>;
 }
 
 export type UnixHandler = (method: string, path: string, body: unknown) => Promise<UnixReply> | UnixReply;
@@ -23,8 +26,13 @@ export async function listenUnix(socketPath: string, handler: UnixHandler): Prom
     });
     req.on('end', () => {
       const reply = (r: UnixReply) => {
-        res.writeHead(r.status, { 'content-type': 'application/json' });
-        res.end(`${JSON.stringify(r.body)}\n`);
+        const text = r.text ?? `${JSON.stringify(r.body)}\n`;
+        res.writeHead(r.status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          ...r.headers,
+        });
+        res.end(text);
       };
       let body: unknown;
       try {

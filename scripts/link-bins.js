@@ -11,7 +11,8 @@ const EXECUTABLES = {
   'bin/tabby-node': 'node/main.js',
   'bin/tabby-bgp': 'bgp/main.js',
   'bin/tabby-apiserver': 'api/main.js',
-  'cni-bin/tabby': 'cni/main.js',
+  // cni-bin/tabby is the plugin's native front (cni/front/tabby.c, built by build-native.sh); it runs this one.
+  'cni-bin/tabby-js': 'cni/main.js',
   'cni-bin/tabby-ipam': 'cni/ipam-main.js',
 };
 

@@ -3,7 +3,7 @@
 // datastore work itself there); pods are namespaces the test makes and passes as CNI_NETNS. ADD/CHECK/DEL/VERSION,
 // what the pod and the node hold afterwards, the WorkloadEndpoint under Calico's name, pods reaching each other on
 // one node and across nodes over VXLAN, a chain with the reference portmap and bandwidth plugins, IPAM delegated to
-// host-local, and failed ADDs that leave nothing behind.
+// host-local, failed ADDs that leave nothing behind, and the plugin handing its calls to tabby-node.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -473,5 +473,70 @@ describe('the CNI plugin tabby in network namespaces', { skip: isRoot ? false : 
       assert.equal((await cni('n3', 'DEL', pod.conf, pod.call)).code, 0, 'DEL is idempotent');
       await assertGone(pod);
     }
+  });
+
+  it('the plugin hands calls to tabby-node, which runs them; where the node cannot, the plugin runs them itself', async () => {
+    // What n1's node did with the calls it was handed, from its Prometheus metrics.
+    const handed = async () => {
+      const metrics = await inNode('n1', 'curl', ['-s', 'http://192.0.2.11:9091/metrics']);
+      const counts = new Map<string, number>();
+      for (const m of metrics.matchAll(/^tabby_cni_calls_total\{command="(\w+)",result="([\w-]+)"\} (\d+)$/gm)) {
+        counts.set(`${m[1]} ${m[2]}`, Number(m[3]));
+      }
+      return counts;
+    };
+    const grew = (before: Map<string, number>, after: Map<string, number>) =>
+      [...after]
+        .filter(([key, n]) => n !== (before.get(key) ?? 0))
+        .map(([key, n]) => `${key} +${n - (before.get(key) ?? 0)}`);
+
+    let before = await handed();
+    const pod = await addPod('n1', 'pod-front');
+    assert.deepEqual(grew(before, await handed()), ['ADD ok +1'], 'the node ran the ADD');
+    before = await handed();
+    const refused = await cni('n1', 'ADD', netconf('n1', { ipam: { type: 'tabby-ipam', ipv4_pools: ['nosuch'] } }), {
+      ...pod.call,
+      containerId: 'c-front-refused',
+    });
+    assert.equal(refused.code, 1);
+    assert.equal(refused.out?.code, 7, JSON.stringify(refused.out));
+    assert.match(String(refused.out?.msg), /nosuch/);
+    assert.deepEqual(grew(before, await handed()), ['ADD error +1'], 'the node ran the refused ADD and said why');
+    before = await handed();
+    assert.equal((await cni('n1', 'DEL', pod.conf, pod.call)).code, 0);
+    assert.deepEqual(grew(before, await handed()), ['DEL ok +1']);
+    await assertGone(pod);
+
+    // A runtime whose pod namespaces live in a mount namespace that tabby-node does not share (the node runs in a
+    // container of its own): the node hands the ADD back and the plugin does it in the runtime's view.
+    const hidden = await podNamespace('pod-hidden');
+    const privateDir = path.join(topo.dir, 'runtime-only');
+    mkdirSync(privateDir);
+    const inRuntimeView = (file: string, opts: Parameters<Topology['exec']>[3]) =>
+      topo.exec(
+        'n1',
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount -t tmpfs runtime ${privateDir} && touch ${privateDir}/netns && mount --bind ${hidden.netns} ${privateDir}/netns && exec "$0"`,
+          file,
+        ],
+        opts,
+      );
+    const call = podCall('pod-hidden', `${privateDir}/netns`, 'c-hidden');
+    before = await handed();
+    const add = await callPlugin(inRuntimeView, 'ADD', netconf('n1'), call);
+    assert.equal(add.code, 0, `${JSON.stringify(add.out)} ${add.stderr}`);
+    assert.deepEqual(grew(before, await handed()), ['ADD handed-back +1']);
+    const address = (add.out!.ips as { address: string }[])[0]!.address;
+    const inside = await runIn(hidden.ns, 'ip', ['-o', 'addr', 'show', 'dev', 'eth0']);
+    assert.ok(inside.stdout.includes(address), `eth0 in the pod holds ${address}: ${inside.stdout}`);
+    assert.equal((await callPlugin(inRuntimeView, 'DEL', netconf('n1'), call)).code, 0);
+    assert.equal(await linkExists('n1', vethOf('default', 'pod-hidden')), false);
+    assert.equal(await handles('c-hidden'), '');
   });
 });

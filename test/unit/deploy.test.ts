@@ -13,6 +13,8 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
 
 const DEPLOY = path.join(__dirname, '..', '..', '..', 'deploy');
+/** What npm run build made: the CNI plugin's native front among them. */
+const DIST_CNI_BIN = path.join(__dirname, '..', '..', 'cni-bin');
 
 /** Each kind the manifest may hold, validated against the Kubernetes OpenAPI schema by kubernetes-models. */
 const VALIDATORS: Record<string, (doc: object) => void> = {
@@ -125,7 +127,7 @@ describe('deploy/tabby.yaml', () => {
     assert.match(configMap.data?.veth_mtu ?? '', /^\d+$/);
   });
 
-  it('mounts only volumes the pod has, and the run dir the CNI plugin reads', () => {
+  it("mounts only volumes the pod has, the run dir the CNI plugin reads, and the runtime's pod namespaces", () => {
     const volumes = new Set((podSpec.volumes ?? []).map((v) => v.name));
     for (const container of [tabbyNode, installCni]) {
       for (const mount of container.volumeMounts ?? []) {
@@ -139,6 +141,10 @@ describe('deploy/tabby.yaml', () => {
       mountedHostPaths(tabbyNode).find(([host]) => host === '/var/run/tabby'),
       ['/var/run/tabby', '/var/run/tabby'],
     );
+    // Namespaces the runtime makes after tabby-node started must show up inside its container too.
+    const netns = (tabbyNode.volumeMounts ?? []).find((m) => hostPaths.get(m.name) === '/var/run/netns');
+    assert.equal(netns?.mountPath, '/var/run/netns');
+    assert.equal(netns?.mountPropagation, 'HostToContainer');
     assert.deepEqual(
       mountedHostPaths(installCni)
         .map(([host]) => host)
@@ -165,7 +171,9 @@ describe('deploy/install-cni.sh', () => {
     fs.mkdirSync(path.join(image, 'app', 'dist'), { recursive: true });
     fs.writeFileSync(path.join(image, 'app', 'dist', 'marker'), 'app');
     fs.mkdirSync(path.join(image, 'cni-bin'));
-    for (const plugin of ['tabby', 'tabby-ipam']) {
+    // The native front, as the image holds it (built by npm run build), and the Node.js wrappers.
+    fs.copyFileSync(path.join(DIST_CNI_BIN, 'tabby'), path.join(image, 'cni-bin', 'tabby'));
+    for (const plugin of ['tabby-js', 'tabby-ipam']) {
       fs.copyFileSync(path.join(DEPLOY, 'cni-plugin.sh'), path.join(image, 'cni-bin', plugin));
     }
     execFileSync('sh', [path.join(DEPLOY, 'install-cni.sh')], {
@@ -187,13 +195,17 @@ describe('deploy/install-cni.sh', () => {
     return { root, conflist: JSON.parse(fs.readFileSync(conflistFile, 'utf8')) };
   }
 
-  it('copies both CNI plugins, the runtime they run on, and writes the conflist with the etcd endpoints', () => {
+  it('copies the CNI plugins, the runtime they run on, and writes the conflist with the etcd endpoints', () => {
     const { root, conflist } = installInto('0');
     try {
-      for (const plugin of ['tabby', 'tabby-ipam']) {
-        const installed = path.join(root, 'host', 'opt', 'cni', 'bin', plugin);
-        assert.equal(fs.statSync(installed).mode & 0o777, 0o755);
-        assert.equal(fs.readFileSync(installed, 'utf8'), fs.readFileSync(path.join(DEPLOY, 'cni-plugin.sh'), 'utf8'));
+      const bin = path.join(root, 'host', 'opt', 'cni', 'bin');
+      for (const plugin of ['tabby', 'tabby-js', 'tabby-ipam']) {
+        assert.equal(fs.statSync(path.join(bin, plugin)).mode & 0o777, 0o755);
+      }
+      assert.deepEqual(fs.readFileSync(path.join(bin, 'tabby')), fs.readFileSync(path.join(DIST_CNI_BIN, 'tabby')));
+      for (const plugin of ['tabby-js', 'tabby-ipam']) {
+        const wrapper = fs.readFileSync(path.join(bin, plugin), 'utf8');
+        assert.equal(wrapper, fs.readFileSync(path.join(DEPLOY, 'cni-plugin.sh'), 'utf8'));
       }
       assert.equal(fs.readFileSync(path.join(root, 'host', 'opt', 'tabby', 'app', 'dist', 'marker'), 'utf8'), 'app');
       assert.ok(fs.statSync(path.join(root, 'host', 'opt', 'tabby', 'node')).isFile());
@@ -221,7 +233,8 @@ describe('deploy/Dockerfile', () => {
     assert.equal(entrypoints.length, 1);
     assert.match(entrypoints[0], /dist\/bin\/tabby-node"\]$/);
     assert.match(dockerfile, /^COPY deploy\/install-cni\.sh \/opt\/tabby\/install-cni\.sh$/m);
-    for (const plugin of ['tabby', 'tabby-ipam']) {
+    assert.match(dockerfile, /^COPY --from=build \/src\/dist\/cni-bin\/tabby \/opt\/tabby\/cni-bin\/tabby$/m);
+    for (const plugin of ['tabby-js', 'tabby-ipam']) {
       assert.match(dockerfile, new RegExp(`^COPY deploy/cni-plugin\\.sh /opt/tabby/cni-bin/${plugin}$`, 'm'));
     }
     // The wrapper runs the app where install-cni puts it on the host.
