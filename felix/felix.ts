@@ -14,6 +14,7 @@ import { detectBackend, IptablesTable, type TableName } from './iptables';
 import { NeighborManager } from './neighbors';
 import { FELIX_ROUTE_PROTOCOL, RouteTable } from './routes';
 import { renderBaseRules } from './rules';
+import { UnchangedInput } from './unchanged';
 import { VxlanDevice } from './vxlan';
 
 export interface FelixOptions {
@@ -38,6 +39,8 @@ export interface FelixStatus {
 }
 
 const RETRY_MS = 1000;
+/** The tunnel devices are re-checked this often even when nothing changed: the userspace IPIP daemon may have died. */
+const TUNNEL_RECHECK_MS = 10_000;
 
 export class Felix {
   private readonly inputs = emptyInputs();
@@ -48,6 +51,9 @@ export class Felix {
   private readonly interfaces: InterfaceManager;
   private readonly vxlan = new VxlanDevice();
   private readonly ipip: IpipDevice;
+  /** The tunnel devices and neighbours are read back and written only when their input changed (or at a resync). */
+  private readonly tunnelsApplied = new UnchangedInput(TUNNEL_RECHECK_MS);
+  private readonly neighborsApplied = new UnchangedInput();
   /** Created at the first apply, with the refresh interval FelixConfiguration gives. */
   private ipsets: IpSetManager | undefined;
   /** The sets last handed to the ipset manager, to remove the ones no longer rendered. */
@@ -158,6 +164,8 @@ export class Felix {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.resyncIntervalMs = this.settings.routeRefreshIntervalMs;
     this.resyncTimer = setTimeout(() => {
+      this.tunnelsApplied.forget();
+      this.neighborsApplied.forget();
       void this.routes.resync().catch((err: Error) => this.options.log?.(`route resync: ${err.message}`));
       this.scheduleApply();
       this.scheduleResync();
@@ -193,8 +201,12 @@ export class Felix {
     const problems: string[] = [];
 
     // The tunnel devices first: routes through them need them.
-    problems.push(...(await this.applyIpip(desired)));
-    problems.push(...(await this.applyVxlan(desired)));
+    const tunnels = JSON.stringify([desired.ipip, desired.vxlan, desired.nodeAddress, this.settings]);
+    if (this.tunnelsApplied.needed(tunnels)) {
+      const tunnelProblems = [...(await this.applyIpip(desired)), ...(await this.applyVxlan(desired))];
+      this.tunnelsApplied.ran(tunnels, tunnelProblems.length === 0);
+      problems.push(...tunnelProblems);
+    }
     problems.push(...this.interfaces.apply());
     this.routes.setDesired(desired.routes);
     const routeResult = await this.routes.apply();
@@ -202,8 +214,14 @@ export class Felix {
     this.routeWrites += routeResult.added + routeResult.replaced + routeResult.deleted;
     const fdb = (desired.vxlan?.peers ?? []).map((p) => ({ dev: VXLAN_DEVICE, mac: p.mac, dst: p.nodeIp }));
     const vtepArp = (desired.vxlan?.peers ?? []).map((p) => ({ dev: VXLAN_DEVICE, ip: p.tunnelIp, mac: p.mac }));
-    this.neighbors.setDesired([...desired.neighbors, ...vtepArp], fdb);
-    problems.push(...(await this.neighbors.apply()));
+    const neighbors = [...desired.neighbors, ...vtepArp];
+    const neighborInput = JSON.stringify([neighbors, fdb]);
+    if (this.neighborsApplied.needed(neighborInput)) {
+      this.neighbors.setDesired(neighbors, fdb);
+      const neighborProblems = await this.neighbors.apply();
+      this.neighborsApplied.ran(neighborInput, neighborProblems.length === 0);
+      problems.push(...neighborProblems);
+    }
     problems.push(...(await this.applyRules(desired)));
 
     this.problems = problems;

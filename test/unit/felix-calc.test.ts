@@ -9,6 +9,7 @@ import {
   felixSettings,
   vxlanMac,
 } from '../../felix';
+import { UnchangedInput } from '../../felix/unchanged';
 import { affinityKey, assignOrdinal, blockKey, newBlock, parseIpv4Cidr } from '../../ipam';
 
 const v3 = 'projectcalico.org/v3';
@@ -178,5 +179,27 @@ describe('felix calculation', () => {
     assert.equal(s.iptablesRefreshIntervalMs, 180_000);
     assert.equal(s.interfacePrefix, 'cali');
     assert.equal(s.failsafeInbound.length, 7);
+  });
+});
+
+describe('UnchangedInput (skipping a manager whose input did not change)', () => {
+  it('runs for new input, skips the same input after a clean run, runs again after a failed run or forget', () => {
+    const gate = new UnchangedInput();
+    assert.equal(gate.needed('a'), true);
+    gate.ran('a', true);
+    assert.equal(gate.needed('a'), false);
+    assert.equal(gate.needed('b'), true, 'a change');
+    gate.ran('b', false);
+    assert.equal(gate.needed('b'), true, 'after problems: retried');
+    gate.ran('b', true);
+    gate.forget();
+    assert.equal(gate.needed('b'), true, 'the resync repairs drift');
+  });
+
+  it('runs again once the input is older than its maximum age', () => {
+    const gate = new UnchangedInput(10_000);
+    gate.ran('a', true, 1000);
+    assert.equal(gate.needed('a', 10_999), false);
+    assert.equal(gate.needed('a', 11_000), true);
   });
 });
