@@ -168,7 +168,10 @@ export function computeDataplane(inputs: FelixInputs, nodeName: string, settings
     const owner = inputs.affinities.get(cidr) ?? affineNode(block);
     if (owner === nodeName) {
       localBlocks.push(cidr);
-      routes.push({ dst: cidr, type: 'blackhole' });
+      // A /32 block in use by a local workload is that workload's route: a blackhole of the same prefix would
+      // replace it. Other blackholes sit under the workloads' more specific /32s.
+      const wholeBlockIsWorkload = cidr.endsWith('/32') && localAddresses.has(cidr.slice(0, -3));
+      if (!wholeBlockIsWorkload) routes.push({ dst: cidr, type: 'blackhole' });
     } else if (owner !== undefined) {
       tunnelRoute(cidr, owner);
     }

@@ -85,6 +85,22 @@ describe('felix calculation', () => {
     );
   });
 
+  it('gives a /32 block in use by a local workload the workload route alone, no blackhole over it', () => {
+    const inputs = inputsWith(
+      [
+        node('n1', '192.0.2.11/24'),
+        pool('p', '10.65.0.0/16', { blockSize: 32 }),
+        wep('w1', 'n1', 'cali1', '10.65.0.7'),
+      ],
+      blockRecords('10.65.0.7/32', 'n1', [[0, 'n1']]),
+      blockRecords('10.65.0.8/32', 'n1'),
+    );
+    assert.deepEqual(computeDataplane(inputs, 'n1', settings).routes, [
+      { dst: '10.65.0.7/32', dev: 'cali1', scope: 'link' },
+      { dst: '10.65.0.8/32', type: 'blackhole' },
+    ]);
+  });
+
   it('sends remote blocks of an IPIP pool through tunl0, and CrossSubnet only across subnets', () => {
     const nodes = [
       node('n1', '192.0.2.11/24', { bgp: { ipv4IPIPTunnelAddr: '10.65.0.0' } }),
