@@ -41,6 +41,14 @@ export interface FelixStatus {
 const RETRY_MS = 1000;
 /** The tunnel devices are re-checked this often even when nothing changed: the userspace IPIP daemon may have died. */
 const TUNNEL_RECHECK_MS = 10_000;
+/**
+ * Applies are throttled as Calico's felix throttles them, to about 10 a second: a token bucket of APPLY_BURST
+ * applies, one more every APPLY_INTERVAL_MS. Changes that come one at a time are applied at once; those of a burst
+ * (many pods starting together) are gathered into fewer applies, each of which renders and diffs every table,
+ * instead of one back-to-back apply per endpoint competing with the pods' own set-up for the CPU.
+ */
+const APPLY_BURST = 5;
+const APPLY_INTERVAL_MS = 100;
 
 export class Felix {
   private readonly inputs = emptyInputs();
@@ -68,6 +76,8 @@ export class Felix {
   private desired: DesiredDataplane | undefined;
   private applying = false;
   private dirty = false;
+  private applyTokens = APPLY_BURST;
+  private applyTokensAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncIntervalMs = 0;
@@ -166,6 +176,7 @@ export class Felix {
     this.resyncTimer = setTimeout(() => {
       this.tunnelsApplied.forget();
       this.neighborsApplied.forget();
+      this.interfaces.recheckAll();
       void this.routes.resync().catch((err: Error) => this.options.log?.(`route resync: ${err.message}`));
       this.scheduleApply();
       this.scheduleResync();
@@ -173,11 +184,23 @@ export class Felix {
     this.resyncTimer.unref();
   }
 
+  /** Takes a token of the apply throttle: how long to wait before applying (0: at once). */
+  private takeApplyToken(now = performance.now()): number {
+    this.applyTokens = Math.min(APPLY_BURST, this.applyTokens + (now - this.applyTokensAt) / APPLY_INTERVAL_MS);
+    this.applyTokensAt = now;
+    this.applyTokens -= 1;
+    return this.applyTokens >= 0 ? 0 : -this.applyTokens * APPLY_INTERVAL_MS;
+  }
+
   private async applyLoop(): Promise<void> {
     if (this.applying || this.stopped) return;
     this.applying = true;
     try {
       while (this.dirty && !this.stopped && this.datastoreInSync()) {
+        const wait = this.takeApplyToken();
+        // Changes arriving meanwhile only mark the state dirty: they join this apply.
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (this.stopped || !this.datastoreInSync()) break;
         this.dirty = false;
         await this.applyOnce();
       }
