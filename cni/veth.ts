@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type CommandResult, commandRunner } from '../felix/command';
 import { workloadSysctls } from '../felix/interfaces';
 import { FELIX_ROUTE_PROTOCOL } from '../felix/routes/route';
+import { loadNativeAddon } from '../native/addon';
 import { CniCode, CniError } from './protocol';
 import { HOST_SIDE_MAC } from './result';
 
@@ -41,6 +42,18 @@ function hostIp(args: string[], input?: string): Promise<CommandResult> {
 function workloadIp(netns: string, args: string[], input?: string): Promise<CommandResult> {
   return run('nsenter', [`--net=${netns}`, 'ip', ...args], input);
 }
+
+/**
+ * The workload's end is configured over netlink from inside its namespace by the native addon (no `nsenter ip`
+ * per pod); where the addon does not load, through `nsenter ip`.
+ */
+interface NetnsLink {
+  configureWorkloadInterface(netns: string, ifname: string, address: string, gateway: string): Promise<void>;
+  /** False when the namespace or the interface is gone. */
+  deleteWorkloadInterface(netns: string, ifname: string): Promise<boolean>;
+}
+const addon = loadNativeAddon();
+const netnsLink = addon instanceof Error ? undefined : (addon as unknown as NetnsLink);
 
 function isMissingDevice(result: CommandResult): boolean {
   return /Cannot find device|does not exist/.test(result.stderr);
@@ -79,6 +92,20 @@ export async function createWorkloadLink(link: WorkloadLink): Promise<string> {
   if (host.code !== 0) throw failure(`creating ${hostVeth} with ${ifname} in ${netns}`, host);
   const rpFilter = readFileSync(`${PROC_NET}/ipv4/conf/default/rp_filter`, 'utf8').trim();
   for (const [key, value] of workloadSysctls(hostVeth, rpFilter)) writeSysctl(key, value);
+  await configureInside(netns, ifname, address);
+  return mac;
+}
+
+/** `<address>/32`, up, `169.254.1.1 dev <ifname> scope link`, `default via 169.254.1.1`. */
+async function configureInside(netns: string, ifname: string, address: string): Promise<void> {
+  if (netnsLink) {
+    try {
+      await netnsLink.configureWorkloadInterface(netns, ifname, address, WORKLOAD_GATEWAY);
+      return;
+    } catch (err) {
+      throw new CniError(CniCode.IoFailure, `configuring ${ifname} in ${netns}: ${(err as Error).message}`);
+    }
+  }
   const inside = await workloadIp(
     netns,
     ['-batch', '-'],
@@ -91,7 +118,6 @@ export async function createWorkloadLink(link: WorkloadLink): Promise<string> {
     ].join('\n'),
   );
   if (inside.code !== 0) throw failure(`configuring ${ifname} in ${netns}`, inside);
-  return mac;
 }
 
 /** Deletes the host end (and with it the workload's); false when there was none. */
@@ -108,6 +134,13 @@ export async function deleteHostVeth(hostVeth: string): Promise<boolean> {
  */
 export async function deleteWorkloadInterface(netns: string, ifname: string): Promise<boolean> {
   if (!existsSync(netns)) return false;
+  if (netnsLink) {
+    try {
+      return await netnsLink.deleteWorkloadInterface(netns, ifname);
+    } catch (err) {
+      throw new CniError(CniCode.IoFailure, `deleting ${ifname} in ${netns}: ${(err as Error).message}`);
+    }
+  }
   const result = await workloadIp(netns, ['link', 'del', 'dev', ifname]);
   if (result.code === 0) return true;
   // nsenter itself failed: the path is no namespace any more (its mount went away), so nothing of ours is inside.

@@ -12,6 +12,7 @@
         "src/ipip.cc",
         "src/ipip_datapath.cc",
         "src/ipip_routes.cc",
+        "src/netns_link.cc",
         "src/sockopt.cc",
         "src/spawn.cc",
         "src/syserror.cc",

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "ipip.h"
+#include "netns_link.h"
 #include "spawn.h"
 #include "tcp.h"
 
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tabby::RegisterTcp(env, exports);
   tabby::RegisterIpip(env, exports);
   tabby::RegisterSpawn(env, exports);
+  tabby::RegisterNetnsLink(env, exports);
   return exports;
 }
 
