@@ -70,7 +70,7 @@ export class InterfaceManager {
 
   private onLinkLine(line: string): void {
     const event = parseLinkEvent(line);
-    if (!event || !event.name.startsWith(this.options.interfacePrefix)) return;
+    if (!event?.name.startsWith(this.options.interfacePrefix)) return;
     if (event.deleted) {
       this.checked.delete(event.name);
       return;
