@@ -1,0 +1,186 @@
+// tabby-node's memory with 1,000 local endpoints in a cluster of 100 nodes (DESIGN §4: ≤ 150 MB RSS). Root:
+// network namespaces. etcd and node n1 (a real tabby-node: felix, BGP full mesh, IPAM) on one segment; 99 more
+// nodes exist in the datastore only, each with a VXLAN tunnel address and a block of the pool (VXLAN Always), so
+// n1's felix programs a route, an ARP and an FDB entry per block of theirs and its BGP speaker keeps a session
+// per node (to addresses nobody answers on the segment: the sessions stay in Connect/Active, as to nodes that are
+// down). n1 gets 1,000 workload endpoints: a veth each (made with `ip -batch`) and a WorkloadEndpoint with an
+// address its IPAM allocated, written with tabbyctl. Once felix reports all 1,000 in sync, tabby-node's RSS is
+// read from /proc (then again after SETTLE_S seconds, and the peak, VmHWM). Asserts nothing.
+//
+//   node dist/bench/node-memory.bench.js [--endpoints 1000] [--nodes 100]
+import * as os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildEndpoint, hostVethName, type WorkloadIdentity } from '../cni/workload';
+import { Topology } from '../test/harness';
+import { Fabric } from '../test/support/fabric';
+import { waitFor } from '../test/support/wait';
+import { machine, markdownTable, memoryOf, positiveInteger } from './support/report';
+
+const NODE = 'n1';
+const NODE_ADDRESS = '192.0.2.11';
+const ETCD_ADDRESS = '192.0.2.10';
+const POOL_CIDR = '10.74.0.0/16';
+const SETTLE_S = 10;
+const MB = 1024 * 1024;
+const IPAM_ASSIGN = path.join(__dirname, 'support', 'ipam-assign.js');
+
+/** Addresses from IPAM, allocated in etcd's namespace (bench/support/ipam-assign.ts). */
+async function assign(
+  fabric: Fabric,
+  requests: { node: string; handleId: string; tunnel?: 'vxlan' }[],
+): Promise<string[]> {
+  const res = await fabric.topo.exec('etcd', process.execPath, [IPAM_ASSIGN, '--etcd-endpoints', fabric.endpoints], {
+    input: JSON.stringify(requests),
+    timeoutMs: 120_000,
+  });
+  return JSON.parse(res.stdout) as string[];
+}
+
+/** The other nodes: Node resources with an address on the segment, a VXLAN tunnel address and a block each. */
+async function addRemoteNodes(fabric: Fabric, count: number): Promise<void> {
+  const names = Array.from({ length: count }, (_, i) => `remote${i}`);
+  const tunnels = await assign(
+    fabric,
+    names.map((node) => ({ node, handleId: `vxlan-tunnel-addr-${node}`, tunnel: 'vxlan' as const })),
+  );
+  await fabric.apply(
+    ...names.map((name, i) => ({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'Node',
+      metadata: { name },
+      spec: { bgp: { ipv4Address: `192.0.2.${100 + i}/24` }, ipv4VXLANTunnelAddr: tunnels[i] },
+    })),
+  );
+}
+
+/** `count` veths on the node and their WorkloadEndpoints, with addresses from the node's own blocks. */
+async function addEndpoints(fabric: Fabric, count: number): Promise<void> {
+  const addresses = await assign(
+    fabric,
+    Array.from({ length: count }, (_, i) => ({ node: NODE, handleId: `bench.c${i}` })),
+  );
+  const endpoints = [];
+  const links: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id: WorkloadIdentity = {
+      node: NODE,
+      orchestrator: 'k8s',
+      namespace: 'bench',
+      pod: `pod${i}`,
+      containerId: `c${i}`,
+      ifname: 'eth0',
+    };
+    const hostVeth = hostVethName(id);
+    links.push(`link add ${hostVeth} type veth peer name w${i}`, `link set ${hostVeth} up`);
+    const attachment = { hostVeth, ipNetworks: [`${addresses[i]}/32`], mac: '02:00:00:00:00:01' };
+    endpoints.push(buildEndpoint(id, { cniVersion: '1.0.0', name: 'bench', type: 'tabby' }, attachment));
+  }
+  await fabric.topo.exec(NODE, 'ip', ['-batch', '-'], { input: `${links.join('\n')}\n` });
+  for (let i = 0; i < endpoints.length; i += 250) await fabric.apply(...endpoints.slice(i, i + 250));
+}
+
+interface FelixStatus {
+  inSync: boolean;
+  endpoints: number;
+  lastApplyMs: number;
+}
+
+async function felixStatus(fabric: Fabric): Promise<FelixStatus> {
+  const res = await fabric.topo.exec(
+    NODE,
+    'curl',
+    ['-s', '--unix-socket', path.join(fabric.runDir(NODE), 'status.sock'), 'http://x/status'],
+    { allowFail: true },
+  );
+  return (JSON.parse(res.stdout || '{"felix":{}}') as { felix: FelixStatus }).felix;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { endpoints: { type: 'string', default: '1000' }, nodes: { type: 'string', default: '100' } },
+  });
+  const endpointCount = positiveInteger('endpoints', values.endpoints!);
+  const nodeCount = positiveInteger('nodes', values.nodes!);
+  if (process.getuid?.() !== 0) throw new Error('needs root: creates network namespaces');
+  console.log(`machine: ${machine()}; load average at start ${os.loadavg()[0]!.toFixed(2)}`);
+  const topo = await Topology.create();
+  let fabric: Fabric | undefined;
+  try {
+    await topo.addSegment('lan');
+    await topo.addNode('etcd', { segment: 'lan', address: `${ETCD_ADDRESS}/24` });
+    await topo.addNode(NODE, { segment: 'lan', address: `${NODE_ADDRESS}/24`, gateway: ETCD_ADDRESS });
+    fabric = await Fabric.start(topo, 'etcd', ETCD_ADDRESS);
+    await fabric.apply(
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'IPPool',
+        metadata: { name: 'bench' },
+        spec: { cidr: POOL_CIDR, blockSize: 26, ipipMode: 'Never', vxlanMode: 'Always', natOutgoing: true },
+      },
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'Profile',
+        metadata: { name: 'kns.bench' },
+        spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+      },
+    );
+    const node = await fabric.startNode(NODE);
+    const idle = memoryOf(node.pid);
+    await addRemoteNodes(fabric, nodeCount - 1);
+    const started = performance.now();
+    await addEndpoints(fabric, endpointCount);
+    let status: FelixStatus | undefined;
+    await waitFor(
+      async () => {
+        status = await felixStatus(fabric!);
+        return status.inSync && status.endpoints === endpointCount;
+      },
+      `felix in sync with ${endpointCount} endpoints`,
+      300_000,
+      500,
+    );
+    const inSyncS = (performance.now() - started) / 1000;
+    const atSync = memoryOf(node.pid);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_S * 1000));
+    const settled = memoryOf(node.pid);
+    const mb = (bytes: number) => (bytes / MB).toFixed(0);
+    console.log(
+      `\n${markdownTable(
+        [
+          'nodes',
+          'local endpoints',
+          'RSS idle MB',
+          'RSS at sync MB',
+          `RSS +${SETTLE_S} s MB`,
+          'peak MB',
+          'endpoints → in sync s',
+          'last apply ms',
+        ],
+        [
+          [
+            String(nodeCount),
+            String(endpointCount),
+            mb(idle.rss),
+            mb(atSync.rss),
+            mb(settled.rss),
+            mb(settled.peak),
+            inSyncS.toFixed(1),
+            String(status?.lastApplyMs),
+          ],
+        ],
+      )}\n`,
+    );
+    const met = settled.rss <= 150 * MB;
+    console.log(`goal: RSS ≤ 150 MB: ${met ? 'met' : 'NOT met'} (${mb(settled.rss)} MB, peak ${mb(settled.peak)} MB)`);
+  } finally {
+    await topo.destroy();
+    await fabric?.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(err.stack ?? err.message);
+  process.exit(1);
+});
