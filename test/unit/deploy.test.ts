@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -11,6 +12,8 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
+import { KINDS } from '../../datastore';
+import { crdDocuments } from '../../datastore/crds';
 
 const DEPLOY = path.join(__dirname, '..', '..', '..', 'deploy');
 /** What npm run build made: the CNI plugin's native front among them. */
@@ -25,6 +28,8 @@ const VALIDATORS: Record<string, (doc: object) => void> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': (doc) =>
     new ClusterRoleBinding(doc as ClusterRoleBinding).validate(),
   'apps/v1/DaemonSet': (doc) => new DaemonSet(doc as DaemonSet).validate(),
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': (doc) =>
+    new CustomResourceDefinition(doc as CustomResourceDefinition).validate(),
 };
 
 interface Manifest {
@@ -39,8 +44,8 @@ function validate(doc: Manifest): void {
   validator(doc);
 }
 
-function loadManifests(): Manifest[] {
-  const text = fs.readFileSync(path.join(DEPLOY, 'tabby.yaml'), 'utf8');
+function loadManifests(file = 'tabby.yaml'): Manifest[] {
+  const text = fs.readFileSync(path.join(DEPLOY, file), 'utf8');
   return parseAllDocuments(text)
     .map((document) => {
       assert.deepEqual(document.errors, []);
@@ -160,6 +165,30 @@ describe('deploy/tabby.yaml', () => {
     assert.equal(env.get('CNI_NETWORK_CONFIG')?.valueFrom?.configMapKeyRef?.key, 'cni_network_config');
     assert.equal(env.get('ETCD_ENDPOINTS')?.valueFrom?.configMapKeyRef?.key, 'etcd_endpoints');
     assert.equal(env.get('CNI_MTU')?.valueFrom?.configMapKeyRef?.key, 'veth_mtu');
+  });
+});
+
+describe('deploy/crds.yaml', () => {
+  const crds = loadManifests('crds.yaml') as (Manifest & { spec: { names: { kind: string }; scope: string } })[];
+
+  it('is what datastore/crds.ts generates, and every CRD is valid', () => {
+    assert.deepEqual(crds, crdDocuments());
+    for (const crd of crds) validate(crd);
+  });
+
+  it("defines Calico's CRDs for tabby's kinds under Calico's names and scopes", () => {
+    const byKind = new Map(crds.map((c) => [c.spec.names.kind, c]));
+    assert.equal(byKind.get('IPPool')?.metadata.name, 'ippools.crd.projectcalico.org');
+    assert.equal(byKind.get('NetworkPolicy')?.spec.scope, 'Namespaced');
+    assert.equal(byKind.get('GlobalNetworkPolicy')?.spec.scope, 'Cluster');
+    // Kubernetes objects stand for these in Calico's Kubernetes datastore: no CRD.
+    for (const kind of ['WorkloadEndpoint', 'Node', 'Profile']) assert.equal(byKind.has(kind), false, kind);
+    // Every other Calico kind of tabby has its CRD (IPAMConfiguration as Calico's IPAMConfig), and IPAM its records.
+    const calicoKinds = KINDS.filter((k) => k.group === 'projectcalico.org').map((k) => k.kind);
+    for (const kind of calicoKinds.filter((k) => !['WorkloadEndpoint', 'Node', 'Profile'].includes(k))) {
+      assert.ok(byKind.has(kind === 'IPAMConfiguration' ? 'IPAMConfig' : kind), kind);
+    }
+    for (const kind of ['IPAMBlock', 'BlockAffinity', 'IPAMHandle']) assert.ok(byKind.has(kind), kind);
   });
 });
 
