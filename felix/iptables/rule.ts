@@ -128,9 +128,10 @@ export function renderRuleForHash(chainName: string, body: string): string {
  * line break would change what the line says.
  */
 export function assertChainName(name: string): void {
-  if (name.length === 0 || name.length > MAX_CHAIN_NAME_LENGTH || !/^[A-Za-z0-9_.+:-]+$/.test(name)) {
+  // `/`: Calico's policy chains are named after the policy's kind, namespace and name (cali-pi-np/<ns>/<name>).
+  if (name.length === 0 || name.length > MAX_CHAIN_NAME_LENGTH || !/^[A-Za-z0-9_.+:/-]+$/.test(name)) {
     throw new Error(
-      `bad iptables chain name "${name}": expected 1 to ${MAX_CHAIN_NAME_LENGTH} letters, digits or _ . + : -`,
+      `bad iptables chain name "${name}": expected 1 to ${MAX_CHAIN_NAME_LENGTH} letters, digits or _ . + : / -`,
     );
   }
 }

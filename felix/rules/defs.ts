@@ -4,11 +4,12 @@ import { ipSetNameForId } from '../../policy';
 
 /**
  * Mark bits, allocated from Calico's default IptablesMarkMask 0xffff0000 in Calico's order (accept, pass, drop,
- * scratch 0, scratch 1): a policy verdict travels between chains in them. The drop bit, 0x40000, is unused by the
- * rules rendered here but stays reserved, so the scratch bits keep Calico's values.
+ * scratch 0, scratch 1): a policy verdict travels between chains in them.
  */
 export const MARK_ACCEPT = 0x10000;
 export const MARK_PASS = 0x20000;
+/** A deny rule sets it, then drops on it (as Calico's do since 3.30). */
+export const MARK_DROP = 0x40000;
 /** Set in raw PREROUTING on packets from a workload interface (Calico's MarkScratch0). */
 export const MARK_SCRATCH0 = 0x80000;
 export const MARK_SCRATCH1 = 0x100000;
