@@ -1,6 +1,8 @@
 // WorkloadEndpoint writes for the CNI plugin, the same whether tabby-node does them (node/ipam-server.ts) or the
 // plugin itself (cni/direct.ts): create-or-replace on ADD, and on DEL a delete that spares an endpoint a newer
-// sandbox of the same pod has written under the same name meanwhile.
+// sandbox of the same pod has written under the same name meanwhile. An endpoint's namespace profile
+// (`kns.<namespace>`) is created with it when missing, as Calico's controllers keep one per namespace: it lets the
+// namespace's pods talk until a policy selects them (an endpoint without a profile is denied everything).
 import {
   DatastoreError,
   DocumentRejected,
@@ -17,6 +19,7 @@ const DELETE_ATTEMPTS = 3;
 
 export class WorkloadEndpointStore {
   private readonly kind: KindInfo = kindByAlias('workloadendpoint')!;
+  private readonly profileKind: KindInfo = kindByAlias('profile')!;
 
   constructor(private readonly client: ResourceClient) {}
 
@@ -29,10 +32,41 @@ export class WorkloadEndpointStore {
       throw new DatastoreError('Invalid', `expected a ${this.kind.kind}, got ${JSON.stringify(endpoint?.kind)}`);
     }
     try {
+      await this.ensureNamespaceProfile(endpoint);
       return await this.client.apply(endpoint);
     } catch (err) {
       if (!(err instanceof DocumentRejected)) throw err;
       throw isDatastoreError(err.cause) ? err.cause : new DatastoreError('Invalid', err.message);
+    }
+  }
+
+  /** Creates `kns.<namespace>` as Calico's namespace controller writes it, unless it exists (it is never changed). */
+  private async ensureNamespaceProfile(endpoint: Resource): Promise<void> {
+    const namespace = endpoint.metadata.namespace;
+    const profiles = (endpoint.spec as { profiles?: string[] } | undefined)?.profiles ?? [];
+    const name = `kns.${namespace}`;
+    if (!namespace || !profiles.includes(name)) return;
+    try {
+      await this.client.get(this.profileKind, name);
+      return;
+    } catch (err) {
+      if (!isDatastoreError(err, 'NotFound')) throw err;
+    }
+    const profile: Resource = {
+      apiVersion: this.profileKind.apiVersion,
+      kind: this.profileKind.kind,
+      metadata: { name },
+      spec: {
+        ingress: [{ action: 'Allow' }],
+        egress: [{ action: 'Allow' }],
+        labelsToApply: { 'pcns.projectcalico.org/name': namespace },
+      },
+    };
+    try {
+      await this.client.create(profile);
+    } catch (err) {
+      // Another ADD of the same namespace created it first.
+      if (!isDatastoreError(err, 'AlreadyExists')) throw err;
     }
   }
 

@@ -435,16 +435,17 @@ class Demo {
     const doc = policy();
     await this.apply('policy.yaml', [doc]);
     this.section('tabbyctl apply -f policy.yaml', stringify(doc));
+    // Enforced once every node is in sync and the nodes with backend pods report the policy.
     const statuses = await until(async () => {
       const all = await Promise.all(this.nodes.map((n) => this.status(n)));
-      return all.every((s) => s?.felix.inSync) ? all : undefined;
-    }, 5000);
-    const enforced = (statuses ?? []).some((s) => (s?.felix.policies ?? 0) > 0);
+      return all.every((s) => s?.felix.inSync) && all.some((s) => (s?.felix.policies ?? 0) > 0) ? all : undefined;
+    }, 10_000);
+    const enforced = statuses !== undefined;
     this.say(
       enforced
         ? `policy ${POLICY_NAME} applied and enforced by felix`
-        : `policy ${POLICY_NAME} applied, but NOT enforced: felix reports 0 policies on every node ` +
-            '(network policy enforcement arrives with the policy engine, the next issue)',
+        : `policy ${POLICY_NAME} applied, but NOT enforced: after 10 s no node's felix is in sync with it ` +
+            "(the nodes' logs say why)",
     );
     return enforced;
   }
@@ -473,7 +474,7 @@ class Demo {
     const total = matrix.pods.length ** 2;
     const legend = enforced
       ? `  * the policy ${POLICY_NAME} denies this pair, and felix enforces it`
-      : `  * the policy ${POLICY_NAME} denies this pair once enforced: NOT yet (the policy engine is the next issue)`;
+      : `  * the policy ${POLICY_NAME} denies this pair once enforced: NOT enforced`;
     this.section(
       `reachability: ping -c1 -W1 from each pod (row) to each pod (column)`,
       `${renderMatrix(matrix)}\n\n${legend}\n  ${total - unexpected.length}/${total} as expected`,

@@ -4,8 +4,10 @@
 // into the next one. Every refresh interval the managers re-read the kernel and repair what drifted.
 import { type Backend, KvSyncer, kindByAlias, Syncer, type SyncStatus } from '../datastore';
 import { IPAM_PREFIX } from '../ipam';
+import { ipSetNameForId } from '../policy';
 import { computeDataplane, type DesiredDataplane, IPIP_DEVICE, VXLAN_DEVICE } from './calc/dataplane';
-import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS } from './calc/inputs';
+import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS, policyInputsOf } from './calc/inputs';
+import { computePolicy } from './calc/policy';
 import { type FelixSettings, felixSettings } from './config';
 import { InterfaceManager } from './interfaces';
 import { IpipDevice } from './ipip-device';
@@ -14,6 +16,7 @@ import { detectBackend, IptablesTable, type TableName } from './iptables';
 import { NeighborManager } from './neighbors';
 import { FELIX_ROUTE_PROTOCOL, RouteTable } from './routes';
 import { renderBaseRules } from './rules';
+import { endpointPolicyRules, policyChains, profileChains } from './rules/policy';
 import { UnchangedInput } from './unchanged';
 import { VxlanDevice } from './vxlan';
 
@@ -86,6 +89,8 @@ export class Felix {
   private problems: string[] = [];
   private applied = false;
   private applies = 0;
+  /** Policies that select a local endpoint, as of the last apply. */
+  private policyCount = 0;
   private routeWrites = 0;
   /** Lines of iptables-restore and ipset restore input written. */
   private ruleWrites = 0;
@@ -145,7 +150,7 @@ export class Felix {
     return {
       inSync: this.datastoreInSync() && this.applied && !this.dirty && this.problems.length === 0,
       endpoints: this.desired?.workloads.length ?? 0,
-      policies: 0,
+      policies: this.policyCount,
       lastApplyMs: this.lastApplyMs,
       problems: [...this.problems],
       applies: this.applies,
@@ -259,6 +264,11 @@ export class Felix {
    * then the filter, nat and raw tables, then the sets no rule refers to any more are destroyed.
    */
   private async applyRules(desired: DesiredDataplane): Promise<string[]> {
+    const policy = computePolicy(
+      policyInputsOf(this.inputs),
+      desired.workloads.map((w) => ({ iface: w.name, endpoint: w.endpoint })),
+    );
+    this.policyCount = policy.policies.length;
     const rules = renderBaseRules({
       workloadInterfaces: desired.workloads.map((w) => w.name),
       interfacePrefix: this.settings.interfacePrefix,
@@ -275,6 +285,23 @@ export class Felix {
       natPools: desired.natPools,
       allPools: desired.allPools,
       natOutgoingAddress: this.settings.natOutgoingAddress,
+      // An endpoint felix knows no policy or profile of gets none: its chain drops everything, as Calico's does.
+      endpointPolicy: (iface, direction) => {
+        const plan = policy.endpoints.get(iface);
+        return endpointPolicyRules(direction, {
+          tiers: plan?.[direction] ?? [],
+          profiles: plan?.profiles ?? [],
+        });
+      },
+      policyChains: [
+        ...policy.policies.flatMap((p) => policyChains(p.policy, p.kind)),
+        ...policy.profiles.flatMap((p) => profileChains(p)),
+      ],
+      policyIpSets: policy.ipSets.map((set) => ({
+        name: ipSetNameForId(set.id),
+        type: 'hash:net',
+        members: set.members,
+      })),
     });
     this.ipsets ??= new IpSetManager({ resyncIntervalMs: this.settings.ipsetsRefreshIntervalMs });
     const ipsets = this.ipsets;

@@ -2,6 +2,7 @@
 // the syncers' updates. Plain maps, so the calculation is a pure function of them.
 import type { KvPair, Resource, SyncUpdate } from '../../datastore';
 import { type AllocationBlock, blockCidrOfKey, parseAffinityKey, parseBlock } from '../../ipam';
+import type { PolicyInputs } from './policy';
 
 export interface FelixInputs {
   /** WorkloadEndpoints by `namespace/name`. */
@@ -13,6 +14,12 @@ export interface FelixInputs {
   blocks: Map<string, AllocationBlock>;
   /** Block CIDR → node, from the affinity records. */
   affinities: Map<string, string>;
+  /** Calico and Kubernetes NetworkPolicies and GlobalNetworkPolicies, by `apiVersion/kind/namespace/name`. */
+  policies: Map<string, Resource>;
+  tiers: Map<string, Resource>;
+  profiles: Map<string, Resource>;
+  /** NetworkSets and GlobalNetworkSets, by `kind/namespace/name`. */
+  networkSets: Map<string, Resource>;
 }
 
 export function emptyInputs(): FelixInputs {
@@ -23,7 +30,17 @@ export function emptyInputs(): FelixInputs {
     felixConfigs: new Map(),
     blocks: new Map(),
     affinities: new Map(),
+    policies: new Map(),
+    tiers: new Map(),
+    profiles: new Map(),
+    networkSets: new Map(),
   };
+}
+
+/** The part of the inputs the policy calculation reads. */
+export function policyInputsOf(inputs: FelixInputs): PolicyInputs {
+  const { policies, tiers, profiles, networkSets, endpoints } = inputs;
+  return { policies, tiers, profiles, networkSets, endpoints };
 }
 
 function mapOfKind(inputs: FelixInputs, kind: string): Map<string, Resource> | undefined {
@@ -36,13 +53,52 @@ function mapOfKind(inputs: FelixInputs, kind: string): Map<string, Resource> | u
       return inputs.pools;
     case 'FelixConfiguration':
       return inputs.felixConfigs;
+    case 'NetworkPolicy':
+    case 'GlobalNetworkPolicy':
+      return inputs.policies;
+    case 'Tier':
+      return inputs.tiers;
+    case 'Profile':
+      return inputs.profiles;
+    case 'NetworkSet':
+    case 'GlobalNetworkSet':
+      return inputs.networkSets;
     default:
       return undefined;
   }
 }
 
-/** The resource kinds felix follows. */
-export const FELIX_KINDS = ['workloadendpoint', 'node', 'ippool', 'felixconfiguration'] as const;
+/** The resource kinds felix follows (aliases; `knp` is Kubernetes' NetworkPolicy). */
+export const FELIX_KINDS = [
+  'workloadendpoint',
+  'node',
+  'ippool',
+  'felixconfiguration',
+  'networkpolicy',
+  'knp',
+  'globalnetworkpolicy',
+  'tier',
+  'profile',
+  'networkset',
+  'globalnetworkset',
+] as const;
+
+/** Where a resource is kept in its map: kinds that share a map (two NetworkPolicy groups, two set kinds) stay apart. */
+function inputKey(object: Resource): string {
+  const name = object.metadata.namespace
+    ? `${object.metadata.namespace}/${object.metadata.name}`
+    : object.metadata.name;
+  switch (object.kind) {
+    case 'NetworkPolicy':
+      return `${object.apiVersion}/${object.kind}/${name}`;
+    case 'GlobalNetworkPolicy':
+    case 'NetworkSet':
+    case 'GlobalNetworkSet':
+      return `${object.kind}/${name}`;
+    default:
+      return name;
+  }
+}
 
 /** Applies resource updates; returns whether anything felix reads changed. */
 export function applyResourceUpdates(inputs: FelixInputs, updates: readonly SyncUpdate<Resource>[]): boolean {
@@ -50,9 +106,7 @@ export function applyResourceUpdates(inputs: FelixInputs, updates: readonly Sync
   for (const { type, object } of updates) {
     const map = mapOfKind(inputs, object.kind);
     if (!map) continue;
-    const key = object.metadata.namespace
-      ? `${object.metadata.namespace}/${object.metadata.name}`
-      : object.metadata.name;
+    const key = inputKey(object);
     if (type === 'DELETED') map.delete(key);
     else map.set(key, object);
     changed = true;

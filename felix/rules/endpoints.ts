@@ -21,20 +21,9 @@ export type PolicyDirection = 'ingress' | 'egress';
 /**
  * The rules of an endpoint's policy in one direction, placed in its endpoint chain after the prologue (conntrack,
  * mark clearing, encapsulation guards) and before the final drop: jumps to tier, policy and profile chains that set
- * the accept mark and RETURN on allow. The chains they jump to are rendered by the policy engine, not here.
- * undefined: no policy engine yet; the chain then allows all (ALLOW_ALL_UNTIL_POLICY).
+ * the accept mark and RETURN on allow (felix/rules/policy.ts, endpointPolicyRules). No rules: the endpoint is denied.
  */
-export type EndpointPolicyHook = (iface: string, direction: PolicyDirection) => readonly Rule[] | undefined;
-
-/**
- * PLACEHOLDER, replaced by the policy issue through EndpointPolicyHook: what an endpoint chain does while no policy
- * is rendered. It allows everything, as an endpoint whose only profile is the allow-all `kns.<namespace>` is allowed:
- * the accept mark, then RETURN to the chain that dispatched it.
- */
-export const ALLOW_ALL_UNTIL_POLICY: readonly Rule[] = [
-  { match: '', action: Actions.setMark(MARK_ACCEPT), comment: ['No policy rendered yet: allow all'] },
-  { match: '', action: Actions.return() },
-];
+export type EndpointPolicyHook = (iface: string, direction: PolicyDirection) => readonly Rule[];
 
 /**
  * Calico's GetLengthLimitedID: prefix + interface name, or, when that is longer than iptables allows (or exactly as
@@ -52,7 +41,7 @@ export function endpointChainName(prefix: string, iface: string): string {
 export interface WorkloadChainOptions {
   /** UDP port of VXLAN: a workload may not send VXLAN itself (it could carry what its egress policy denies). */
   vxlanPort: number;
-  endpointPolicy: EndpointPolicyHook | undefined;
+  endpointPolicy: EndpointPolicyHook;
 }
 
 /** The two chains of one workload interface: to it (`cali-tw-`), then from it (`cali-fw-`). */
@@ -71,7 +60,7 @@ export function workloadEndpointChains(iface: string, opts: WorkloadChainOptions
       comment: ['Drop IPinIP encapped packets originating in workloads'],
     },
   ];
-  const policy = (direction: PolicyDirection) => opts.endpointPolicy?.(iface, direction) ?? ALLOW_ALL_UNTIL_POLICY;
+  const policy = (direction: PolicyDirection) => opts.endpointPolicy(iface, direction);
   return [
     endpointChain(endpointChainName(WORKLOAD_TO_ENDPOINT_PREFIX, iface), [], policy('ingress')),
     endpointChain(endpointChainName(WORKLOAD_FROM_ENDPOINT_PREFIX, iface), encapsulationGuards, policy('egress')),

@@ -18,6 +18,6 @@ export {
   WORKLOAD_TO_ENDPOINT_PREFIX,
 } from './defs';
 export { MAX_LINEAR_DISPATCH } from './dispatch';
-export { ALLOW_ALL_UNTIL_POLICY, type EndpointPolicyHook, endpointChainName, type PolicyDirection } from './endpoints';
+export { type EndpointPolicyHook, endpointChainName, type PolicyDirection } from './endpoints';
 export { type BaseRules, type BaseRulesInput, renderBaseRules, type TableRules } from './render';
 export type { EndpointToHostAction } from './static';

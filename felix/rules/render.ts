@@ -50,8 +50,11 @@ export interface BaseRulesInput {
   natOutgoingAddress: string | undefined;
   /** NAT with `--random-fully`; default true, as Calico on every kernel and iptables tabby runs on. */
   randomFully?: boolean;
-  /** The policy engine's rules in each endpoint chain; absent, every endpoint chain allows all (a placeholder). */
-  endpointPolicy?: EndpointPolicyHook;
+  /** The policy engine's rules in each endpoint chain (felix/rules/policy.ts, endpointPolicyRules). */
+  endpointPolicy: EndpointPolicyHook;
+  /** The policy and profile chains the endpoint chains jump to, and the IP sets their rules match on. */
+  policyChains?: readonly Chain[];
+  policyIpSets?: readonly IpSetSpec[];
 }
 
 /** One table's part: chains of ours (IptablesTable.setChains) and rules at the top of kernel chains (setInsertions). */
@@ -106,6 +109,7 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
     ...interfaces.flatMap((iface) =>
       workloadEndpointChains(iface, { vxlanPort: input.vxlanPort, endpointPolicy: input.endpointPolicy }),
     ),
+    ...(input.policyChains ?? []),
   ];
   const natChains = [
     ...natStaticChains(staticOptions),
@@ -139,14 +143,17 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
       chains: rawStaticChains(staticOptions),
       insertions: { PREROUTING: jumpTo(CHAIN_RAW_PREROUTING), OUTPUT: jumpTo(CHAIN_RAW_OUTPUT) },
     },
-    ipSets: baseIpSets({
-      allPools: validPools('allPools', input.allPools, warnings),
-      natPools,
-      ipipEnabled: input.ipipEnabled,
-      vxlanEnabled: input.vxlanEnabled,
-      hostAddresses,
-      nodeAddress: input.nodeAddress === undefined ? undefined : bareAddress(input.nodeAddress),
-    }),
+    ipSets: [
+      ...baseIpSets({
+        allPools: validPools('allPools', input.allPools, warnings),
+        natPools,
+        ipipEnabled: input.ipipEnabled,
+        vxlanEnabled: input.vxlanEnabled,
+        hostAddresses,
+        nodeAddress: input.nodeAddress === undefined ? undefined : bareAddress(input.nodeAddress),
+      }),
+      ...(input.policyIpSets ?? []),
+    ],
     warnings,
   };
 }

@@ -47,7 +47,12 @@ describe('the routed fabric: mesh, tabby route reflector, BIRD route reflector',
         apiVersion: 'projectcalico.org/v3',
         kind: 'Profile',
         metadata: { name: 'kns.tiny', annotations: { 'cni.projectcalico.org/ipv4pools': '["tiny"]' } },
-        spec: { labelsToApply: { 'pcns.projectcalico.org/name': 'tiny' } },
+        // As Calico's controllers write a namespace's profile: its pods may talk until a policy selects them.
+        spec: {
+          ingress: [{ action: 'Allow' }],
+          egress: [{ action: 'Allow' }],
+          labelsToApply: { 'pcns.projectcalico.org/name': 'tiny' },
+        },
       },
     );
     for (const node of Object.keys(NODES)) await fabric.startNode(node);

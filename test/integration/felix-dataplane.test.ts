@@ -168,6 +168,7 @@ for (const encap of ENCAPSULATIONS) {
             interfaceName: iface,
             ipNetworks: [`${ip}/32`],
             mac,
+            profiles: ['kns.default'],
           },
         }),
       );
@@ -194,6 +195,13 @@ for (const encap of ENCAPSULATIONS) {
           apiVersion: 'v1',
           kind: 'List',
           items: [
+            // The namespace's profile as Calico's controllers write it: pods may talk until a policy selects them.
+            {
+              apiVersion: 'projectcalico.org/v3',
+              kind: 'Profile',
+              metadata: { name: 'kns.default' },
+              spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+            },
             {
               apiVersion: 'projectcalico.org/v3',
               kind: 'IPPool',

@@ -1,6 +1,6 @@
 // Felix's base rules in a real kernel: rendered for a node with three workloads, applied by the ipset and iptables
 // engines inside a network namespace of the run (ipsets first, as their rules refer to them), then traffic between
-// two veth "pods" through FORWARD: allowed by the placeholder, counted in the endpoint chains, dropped when the
+// two veth "pods" through FORWARD: allowed by the namespace profile, counted in the endpoint chains, dropped when the
 // endpoint policy hook says so, and a spoofed source dropped by the RPF check in raw.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -14,9 +14,14 @@ import {
   type TableName,
 } from '../../felix/iptables';
 import { type BaseRules, type BaseRulesInput, renderBaseRules } from '../../felix/rules';
+import { endpointPolicyRules, profileChains } from '../../felix/rules/policy';
+import { emptyRule } from '../../policy';
 import { run, runIn, withTopology } from '../harness';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root: creates network namespaces';
+
+/** The namespace's profile as Calico's controllers write it: allow all, both ways. */
+const PROFILE = { name: 'kns.default', inboundRules: [emptyRule('allow')], outboundRules: [emptyRule('allow')] };
 
 const NAT_OUTGOING =
   '-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE';
@@ -96,6 +101,9 @@ for (const mode of ['nft', 'legacy'] as BackendMode[]) {
         natPools: ['10.65.0.0/16'],
         allPools: ['10.65.0.0/16'],
         natOutgoingAddress: undefined,
+        // Each pod with its namespace's allow-all profile and no policy, as CNI-made pods start out.
+        endpointPolicy: (_, direction) => endpointPolicyRules(direction, { tiers: [], profiles: [PROFILE.name] }),
+        policyChains: profileChains(PROFILE),
       };
       const backend = iptablesBackend(
         mode,
@@ -146,23 +154,23 @@ for (const mode of ['nft', 'legacy'] as BackendMode[]) {
         assert.ok(sets.includes(set), sets.join(' '));
       }
 
-      // Through FORWARD: a's egress chain, then b's ingress chain, each allowing by the placeholder.
+      // Through FORWARD: a's egress chain, then b's ingress chain, each allowed by the profile.
       assert.ok(await pings(a, b), 'pod a reaches pod b');
       const counted = await save('filter');
-      const placeholder = 'No policy rendered yet: allow all';
-      assert.ok(packets(counted, `cali-fw-${a.iface}`, placeholder) >= 1);
-      assert.ok(packets(counted, `cali-tw-${b.iface}`, placeholder) >= 1);
+      assert.ok(packets(counted, `cali-fw-${a.iface}`, 'cali-pro-kns.default') >= 1);
+      assert.ok(packets(counted, `cali-tw-${b.iface}`, 'cali-pri-kns.default') >= 1);
 
       // A spoofed source fails the strict RPF check in raw PREROUTING.
       await runIn(a.ns, 'ip', ['addr', 'add', '10.65.0.99/32', 'dev', 'eth0']);
       assert.ok(!(await pings(a, b, '10.65.0.99')), 'a spoofed source is dropped');
       assert.ok(packets(await save('raw'), 'cali-PREROUTING', '-m rpfilter') >= 1);
 
-      // The policy hook's rules replace the placeholder: b's ingress allows nothing, the others are untouched.
+      // b's ingress without its profile allows nothing; the others are untouched.
       await apply(
         renderBaseRules({
           ...input,
-          endpointPolicy: (iface, direction) => (iface === b.iface && direction === 'ingress' ? [] : undefined),
+          endpointPolicy: (iface, direction) =>
+            iface === b.iface && direction === 'ingress' ? [] : input.endpointPolicy(iface, direction),
         }),
       );
       assert.ok(!(await pings(a, b)), 'pod b is cut off by its ingress policy');

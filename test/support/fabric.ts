@@ -74,8 +74,11 @@ export class Fabric {
     return handle;
   }
 
-  /** A pod through the CNI plugin, as a runtime makes one: a namespace, then ADD on the node. */
-  async addPod(node: string, name: string, namespace = 'default'): Promise<Pod> {
+  /**
+   * A pod through the CNI plugin, as a runtime makes one: a namespace, then ADD on the node. `labels` become the
+   * endpoint's (the CNI conventions' args.cni.labels, standing in for the Kubernetes pod's labels).
+   */
+  async addPod(node: string, name: string, namespace = 'default', labels: Record<string, string> = {}): Promise<Pod> {
     const ns = `${this.topo.prefix}${name}`;
     await run('ip', ['netns', 'add', ns]);
     const conf = {
@@ -84,6 +87,7 @@ export class Fabric {
       type: 'tabby',
       run_dir: this.runDir(node),
       ipam: { type: 'tabby-ipam' },
+      args: { cni: { labels } },
     };
     const out = await callPlugin((file, opts) => this.topo.exec(node, file, [], opts), 'ADD', conf, {
       containerId: `c-${name}`,

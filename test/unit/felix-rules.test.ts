@@ -16,7 +16,6 @@ import {
   ruleHashes,
 } from '../../felix/iptables';
 import {
-  ALLOW_ALL_UNTIL_POLICY,
   type BaseRules,
   type BaseRulesInput,
   endpointChainName,
@@ -25,9 +24,15 @@ import {
   renderBaseRules,
   type TableRules,
 } from '../../felix/rules';
+import { endpointPolicyRules } from '../../felix/rules/policy';
+
+/** Every endpoint with its namespace's profile and no policy, as CNI-made pods start out. */
+const namespaceProfileOnly = (_iface: string, direction: PolicyDirection) =>
+  endpointPolicyRules(direction, { tiers: [], profiles: ['kns.default'] });
 
 /** Three workloads (two sharing the character after `cali`), IPIP with a tunnel address, NAT outgoing. */
 const SMALL_NODE: BaseRulesInput = {
+  endpointPolicy: namespaceProfileOnly,
   workloadInterfaces: ['cali2444', 'cali1234', 'cali2333'],
   interfacePrefix: 'cali',
   failsafeInbound: [
@@ -50,6 +55,7 @@ const SMALL_NODE: BaseRulesInput = {
 
 /** The node of felix/fv/cali-iptables-dump.txt in the Calico repository: VXLAN, no workloads, endpoint-to-host ACCEPT. */
 const CALICO_FV_NODE: BaseRulesInput = {
+  endpointPolicy: namespaceProfileOnly,
   workloadInterfaces: [],
   interfacePrefix: 'cali',
   failsafeInbound: FELIX_DEFAULTS.failsafeInbound,
@@ -189,7 +195,7 @@ describe('renderBaseRules: a small node, rule for rule', () => {
     );
   });
 
-  it('renders each workload endpoint chain: conntrack, marks cleared, encapsulation guards, allow-all placeholder, drop', () => {
+  it('renders each workload endpoint chain: conntrack, marks cleared, encapsulation guards, its profile, drop', () => {
     assert.equal(
       chainsText(rules.filter, ['cali-tw-cali1234', 'cali-fw-cali1234']),
       text(`
@@ -197,8 +203,8 @@ describe('renderBaseRules: a small node, rule for rule', () => {
         -A cali-tw-cali1234 -m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT
         -A cali-tw-cali1234 -m conntrack --ctstate INVALID --jump DROP
         -A cali-tw-cali1234 --jump MARK --set-mark 0/0x30000
-        -A cali-tw-cali1234 -m comment --comment "No policy rendered yet: allow all" --jump MARK --set-mark 0x10000/0x10000
-        -A cali-tw-cali1234 --jump RETURN
+        -A cali-tw-cali1234 --jump cali-pri-kns.default
+        -A cali-tw-cali1234 -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 --jump RETURN
         -A cali-tw-cali1234 -m comment --comment "Drop if no profiles matched" --jump DROP
         :cali-fw-cali1234
         -A cali-fw-cali1234 -m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT
@@ -206,8 +212,8 @@ describe('renderBaseRules: a small node, rule for rule', () => {
         -A cali-fw-cali1234 --jump MARK --set-mark 0/0x30000
         -A cali-fw-cali1234 -m comment --comment "Drop VXLAN encapped packets originating in workloads" -p 17 -m multiport --destination-ports 4789 --jump DROP
         -A cali-fw-cali1234 -m comment --comment "Drop IPinIP encapped packets originating in workloads" -p 4 --jump DROP
-        -A cali-fw-cali1234 -m comment --comment "No policy rendered yet: allow all" --jump MARK --set-mark 0x10000/0x10000
-        -A cali-fw-cali1234 --jump RETURN
+        -A cali-fw-cali1234 --jump cali-pro-kns.default
+        -A cali-fw-cali1234 -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 --jump RETURN
         -A cali-fw-cali1234 -m comment --comment "Drop if no profiles matched" --jump DROP`),
     );
     const endpointChains = rules.filter.chains.filter((c) => /^cali-[tf]w-/.test(c.name)).map((c) => c.name);
@@ -551,17 +557,18 @@ describe('the endpoint policy hook', () => {
     ]);
   });
 
-  it('falls back to the allow-all placeholder where it returns undefined, and an empty policy allows nothing', () => {
+  it('an endpoint its hook gives no rules is denied everything', () => {
     const rules = renderBaseRules({
       ...SMALL_NODE,
-      endpointPolicy: (iface, direction) => (iface === 'cali1234' && direction === 'ingress' ? [] : undefined),
+      endpointPolicy: (iface, direction) =>
+        iface === 'cali1234' && direction === 'ingress' ? [] : namespaceProfileOnly(iface, direction),
     });
     const tw = chain(rules.filter, 'cali-tw-cali1234').rules;
     assert.deepEqual(tw.slice(3).map(renderRuleBody), [
       '-m comment --comment "Drop if no profiles matched" --jump DROP',
     ]);
     const fw = chain(rules.filter, 'cali-fw-cali1234').rules;
-    assert.deepEqual(fw.slice(5, -1), [...ALLOW_ALL_UNTIL_POLICY]);
+    assert.deepEqual(fw.slice(5, -1), namespaceProfileOnly('cali1234', 'egress'));
   });
 });
 

@@ -1,0 +1,221 @@
+// felix's policy calculation: which policies apply to which local endpoint, in which order, with rule selectors
+// scoped as Calico's calculation scopes them and IP sets holding the addresses they match.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Resource } from '../../datastore';
+import { computePolicy, emptyPolicyInputs, entitySelector, type PolicyInputs } from '../../felix/calc/policy';
+import { parseSelector } from '../../policy';
+
+const v3 = 'projectcalico.org/v3';
+
+function wep(namespace: string, name: string, ip: string, labels: Record<string, string> = {}): Resource {
+  return {
+    apiVersion: v3,
+    kind: 'WorkloadEndpoint',
+    metadata: {
+      name,
+      namespace,
+      labels: { ...labels, 'projectcalico.org/namespace': namespace, 'projectcalico.org/orchestrator': 'k8s' },
+    },
+    spec: { node: 'n1', interfaceName: `cali-${name}`, ipNetworks: [`${ip}/32`], profiles: [`kns.${namespace}`] },
+  };
+}
+
+function profile(namespace: string, labels: Record<string, string> = {}): Resource {
+  const labelsToApply: Record<string, string> = { 'pcns.projectcalico.org/name': namespace };
+  for (const [k, v] of Object.entries(labels)) labelsToApply[`pcns.${k}`] = v;
+  return {
+    apiVersion: v3,
+    kind: 'Profile',
+    metadata: { name: `kns.${namespace}` },
+    spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }], labelsToApply },
+  };
+}
+
+function inputsWith(resources: Resource[]): PolicyInputs {
+  const inputs = emptyPolicyInputs();
+  for (const r of resources) {
+    const ns = r.metadata.namespace ? `${r.metadata.namespace}/` : '';
+    if (r.kind === 'WorkloadEndpoint') inputs.endpoints.set(`${ns}${r.metadata.name}`, r);
+    else if (r.kind === 'Profile') inputs.profiles.set(r.metadata.name, r);
+    else if (r.kind === 'Tier') inputs.tiers.set(r.metadata.name, r);
+    else if (r.kind.endsWith('NetworkSet')) inputs.networkSets.set(`${r.kind}/${ns}${r.metadata.name}`, r);
+    else inputs.policies.set(`${r.apiVersion}/${r.kind}/${ns}${r.metadata.name}`, r);
+  }
+  return inputs;
+}
+
+const pods = [
+  wep('x', 'a', '10.0.0.1', { pod: 'a' }),
+  wep('x', 'b', '10.0.0.2', { pod: 'b' }),
+  wep('y', 'a', '10.0.1.1', { pod: 'a' }),
+  profile('x', { ns: 'x' }),
+  profile('y', { ns: 'y' }),
+];
+const localA = [{ iface: 'cali-a', endpoint: 'x/a' }];
+
+describe('felix policy calculation', () => {
+  it('leaves an endpoint no policy selects to its profiles, and renders nothing for a policy of other pods', () => {
+    const other = {
+      apiVersion: v3,
+      kind: 'NetworkPolicy',
+      metadata: { name: 'only-b', namespace: 'x' },
+      spec: {
+        selector: "pod == 'b'",
+        types: ['Ingress'],
+        ingress: [{ action: 'Allow', source: { selector: 'all()' } }],
+      },
+    };
+    const d = computePolicy(inputsWith([...pods, other]), localA);
+    assert.deepEqual(d.endpoints.get('cali-a'), { ingress: [], egress: [], profiles: ['kns.x'] });
+    assert.deepEqual(d.policies, []);
+    assert.deepEqual(d.ipSets, [], 'no set for a policy that selects no local endpoint');
+  });
+
+  it('a Kubernetes default-deny selects every pod of its namespace, in the default tier, for ingress only', () => {
+    const deny = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'deny', namespace: 'x' },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    };
+    const d = computePolicy(inputsWith([...pods, deny]), localA);
+    assert.deepEqual(d.endpoints.get('cali-a')!.ingress, [
+      { name: 'default', defaultAction: 'Deny', policies: [{ kind: 'KubernetesNetworkPolicy', name: 'x/deny' }] },
+    ]);
+    assert.deepEqual(d.endpoints.get('cali-a')!.egress, []);
+    assert.deepEqual(d.policies[0]!.policy.inboundRules, []);
+    // The same policy does not reach namespace y.
+    const inY = computePolicy(inputsWith([...pods, deny]), [{ iface: 'cali-ya', endpoint: 'y/a' }]);
+    assert.deepEqual(inY.endpoints.get('cali-ya')!.ingress, []);
+  });
+
+  it('scopes rule selectors to the namespace, resolves namespaceSelectors through the profiles, and fills the sets', () => {
+    const policy = {
+      apiVersion: v3,
+      kind: 'NetworkPolicy',
+      metadata: { name: 'from-a', namespace: 'x' },
+      spec: {
+        selector: "pod == 'a'",
+        types: ['Ingress'],
+        ingress: [
+          { action: 'Allow', source: { selector: "pod == 'b'" } },
+          {
+            action: 'Allow',
+            source: { namespaceSelector: "ns == 'y'" },
+            protocol: 'TCP',
+            destination: { ports: [80] },
+          },
+        ],
+      },
+    };
+    const d = computePolicy(inputsWith([...pods, policy]), localA);
+    const [sameNamespace, otherNamespace] = d.policies[0]!.policy.inboundRules;
+    const setOf = (id: string) => d.ipSets.find((s) => s.id === id)!;
+    assert.equal(
+      setOf(sameNamespace!.srcIpSetIds[0]!).selector,
+      parseSelector("(projectcalico.org/namespace == 'x') && (pod == 'b')").canonical,
+    );
+    assert.deepEqual(setOf(sameNamespace!.srcIpSetIds[0]!).members, ['10.0.0.2/32']);
+    assert.deepEqual(setOf(otherNamespace!.srcIpSetIds[0]!).members, ['10.0.1.1/32']);
+    assert.deepEqual(otherNamespace!.protocol, { name: 'tcp' });
+    assert.deepEqual(otherNamespace!.dstPorts, [{ first: 80, last: 80 }]);
+  });
+
+  it('orders tiers by order, policies by order then name, and keeps a Pass tier without its end-of-tier drop', () => {
+    const tier = {
+      apiVersion: v3,
+      kind: 'Tier',
+      metadata: { name: 'security' },
+      spec: { order: 100, defaultAction: 'Pass' },
+    };
+    const gnp = (name: string, order: number | undefined, tierName?: string) => ({
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: tierName ? `${tierName}.${name}` : name },
+      spec: {
+        ...(tierName ? { tier: tierName } : {}),
+        ...(order === undefined ? {} : { order }),
+        selector: 'all()',
+        types: ['Egress'],
+        egress: [{ action: 'Pass' }],
+      },
+    });
+    const d = computePolicy(
+      inputsWith([
+        ...pods,
+        tier,
+        gnp('b', 10),
+        gnp('a', 10),
+        gnp('z', undefined),
+        gnp('first', 5),
+        gnp('sec', 1, 'security'),
+      ]),
+      localA,
+    );
+    assert.deepEqual(
+      d.endpoints.get('cali-a')!.egress.map((t) => [t.name, t.defaultAction, t.policies.map((p) => p.name)]),
+      [
+        ['security', 'Pass', ['security.sec']],
+        ['default', 'Deny', ['first', 'a', 'b', 'z']],
+      ],
+    );
+  });
+
+  it('ignores policies of a tier that does not exist, and rules that only IPv6 can match', () => {
+    const ghost = {
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'ghost.p' },
+      spec: { tier: 'ghost', selector: 'all()', types: ['Ingress'] },
+    };
+    const v6 = {
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'v6' },
+      spec: {
+        selector: 'all()',
+        types: ['Ingress'],
+        ingress: [{ action: 'Deny', source: { nets: ['2001:db8::/32'] } }, { action: 'Allow' }],
+      },
+    };
+    const d = computePolicy(inputsWith([...pods, ghost, v6]), localA);
+    assert.deepEqual(d.endpoints.get('cali-a')!.ingress[0]!.policies, [{ kind: 'GlobalNetworkPolicy', name: 'v6' }]);
+    assert.deepEqual(
+      d.policies[0]!.policy.inboundRules.map((r) => r.action),
+      ['allow'],
+    );
+  });
+
+  it('puts network sets in the sets their labels match (namespaced ones with their namespace)', () => {
+    const set = {
+      apiVersion: v3,
+      kind: 'NetworkSet',
+      metadata: { name: 'ext', namespace: 'x', labels: { role: 'ext' } },
+      spec: { nets: ['198.51.100.0/24', '2001:db8::/64'] },
+    };
+    const policy = {
+      apiVersion: v3,
+      kind: 'NetworkPolicy',
+      metadata: { name: 'ext', namespace: 'x' },
+      spec: {
+        selector: 'all()',
+        types: ['Egress'],
+        egress: [{ action: 'Allow', destination: { selector: "role == 'ext'" } }],
+      },
+    };
+    const d = computePolicy(inputsWith([...pods, set, policy]), localA);
+    assert.deepEqual(d.ipSets[0]!.members, ['198.51.100.0/24']);
+  });
+
+  it("builds Calico's entity selectors (namespace, namespaceSelector all()/global(), service accounts)", () => {
+    assert.equal(entitySelector({ nets: ['10.0.0.0/8'] }, 'x'), '', 'nets alone: no selector');
+    assert.equal(entitySelector({ selector: "a == 'b'" }, 'x'), "(projectcalico.org/namespace == 'x') && (a == 'b')");
+    assert.equal(entitySelector({ namespaceSelector: 'all()' }, 'x'), 'has(projectcalico.org/namespace)');
+    assert.equal(entitySelector({ namespaceSelector: 'global()' }, ''), '!has(projectcalico.org/namespace)');
+    assert.equal(
+      entitySelector({ serviceAccounts: { names: ['sa'] } }, 'x'),
+      '(projectcalico.org/namespace == \'x\') && (projectcalico.org/serviceaccount in {"sa"})',
+    );
+  });
+});
