@@ -20,6 +20,8 @@ const DELETE_ATTEMPTS = 3;
 export class WorkloadEndpointStore {
   private readonly kind: KindInfo = kindByAlias('workloadendpoint')!;
   private readonly profileKind: KindInfo = kindByAlias('profile')!;
+  /** Namespace profiles seen to exist: a long-lived store (tabby-node's) reads each once, not once per pod. */
+  private readonly knownProfiles = new Set<string>();
 
   constructor(private readonly client: ResourceClient) {}
 
@@ -45,9 +47,10 @@ export class WorkloadEndpointStore {
     const namespace = endpoint.metadata.namespace;
     const profiles = (endpoint.spec as { profiles?: string[] } | undefined)?.profiles ?? [];
     const name = `kns.${namespace}`;
-    if (!namespace || !profiles.includes(name)) return;
+    if (!namespace || !profiles.includes(name) || this.knownProfiles.has(name)) return;
     try {
       await this.client.get(this.profileKind, name);
+      this.knownProfiles.add(name);
       return;
     } catch (err) {
       if (!isDatastoreError(err, 'NotFound')) throw err;
@@ -68,6 +71,7 @@ export class WorkloadEndpointStore {
       // Another ADD of the same namespace created it first.
       if (!isDatastoreError(err, 'AlreadyExists')) throw err;
     }
+    this.knownProfiles.add(name);
   }
 
   async get(namespace: string, name: string): Promise<Resource | undefined> {

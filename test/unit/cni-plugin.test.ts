@@ -168,6 +168,28 @@ describe('the WorkloadEndpoint', () => {
     assert.equal((plain.spec as { pod?: string }).pod, undefined);
   });
 
+  it("creates the namespace's allow-all profile with its first endpoint, and leaves an existing one alone", async () => {
+    const client = new ResourceClient(new MemoryBackend());
+    const profiles = kindByAlias('profile')!;
+    const custom = {
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'Profile',
+      metadata: { name: 'kns.shop' },
+      spec: { labelsToApply: { 'pcns.team': 'shop' } },
+    };
+    await client.create(custom);
+    const store = new WorkloadEndpointStore(client);
+    await store.apply(buildEndpoint(k8s('default', 'poda', 'n1'), conf(), attachment));
+    await store.apply(buildEndpoint(k8s('shop', 'web-0', 'n1'), conf(), attachment));
+    const created = await client.get(profiles, 'kns.default');
+    assert.deepEqual(created.spec, {
+      ingress: [{ action: 'Allow' }],
+      egress: [{ action: 'Allow' }],
+      labelsToApply: { 'pcns.projectcalico.org/name': 'default' },
+    });
+    assert.deepEqual((await client.get(profiles, 'kns.shop')).spec, custom.spec, 'an existing profile is not changed');
+  });
+
   it('a DEL spares the endpoint of another container, and finds nothing twice', async () => {
     const client = new ResourceClient(new MemoryBackend());
     const store = new WorkloadEndpointStore(client);
