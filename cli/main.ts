@@ -16,9 +16,10 @@ import {
 import { ipPoolDeletionHooks } from '../ipam';
 import { parseSelector, validateSelector } from '../policy';
 import { DocumentError, parseDocuments, readSource, type SourceDocument } from './documents';
-import { ipamCommand } from './ipam';
+import { type CliContext, ipamCommand } from './ipam';
 import { nodeStatus } from './node-status';
 import { formatResources, OUTPUT_FORMATS, type OutputFormat } from './output';
+import { policyCommand } from './policy-show';
 
 export const VERSION = '0.1.0';
 
@@ -36,6 +37,7 @@ Commands:
   ipam check [--show-problem-ips]     compare IPAM with the endpoints and nodes using addresses [-o json]
   ipam release --ip IP                release an allocated address
   ipam configure --strictaffinity=true|false [--max-blocks-per-host N]
+  policy show --endpoint NAME [-n NS] the policies that apply to an endpoint, in evaluation order [-o table|json]
   node status [--run-dir DIR]         BGP sessions of the node whose run dir is DIR (TABBY_RUN_DIR, /var/run/tabby)
   version                             print the client version
 
@@ -313,6 +315,9 @@ async function nodeCommand(args: string[]): Promise<void> {
   process.stdout.write(await nodeStatus(runDir));
 }
 
+/** What the subcommands kept in their own modules (ipam, policy) borrow from this one. */
+const CLI_CONTEXT: CliContext = { parse, openClient, usageError: (message) => new UsageError(message) };
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
@@ -335,7 +340,10 @@ export async function main(argv: string[]): Promise<void> {
         await patchCommand(rest);
         break;
       case 'ipam':
-        await ipamCommand(rest, { parse, openClient, usageError: (message) => new UsageError(message) });
+        await ipamCommand(rest, CLI_CONTEXT);
+        break;
+      case 'policy':
+        process.stdout.write(await policyCommand(rest, CLI_CONTEXT));
         break;
       case 'node':
         await nodeCommand(rest);

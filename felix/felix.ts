@@ -299,7 +299,7 @@ export class Felix {
       ],
       policyIpSets: policy.ipSets.map((set) => ({
         name: ipSetNameForId(set.id),
-        type: 'hash:net',
+        type: set.type,
         members: set.members,
       })),
     });

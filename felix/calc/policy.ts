@@ -13,6 +13,7 @@ import type { EntityRule, Rule } from '../../datastore/model/types';
 import {
   emptyRule,
   k8sNetworkPolicyToCalico,
+  makeUniqueId,
   type PortRange,
   type ProtoPolicy,
   type ProtoProfile,
@@ -55,11 +56,15 @@ export type TierDefaultAction = 'Deny' | 'Pass';
 export interface PolicyRef {
   kind: PolicyKind;
   name: string;
+  /** Its `order`; Infinity when it has none (evaluated last, by name). */
+  order: number;
 }
 
 /** A tier as one endpoint meets it in one direction: its policies that select the endpoint, in order. */
 export interface EndpointTier {
   name: string;
+  /** Its Tier's order (the default tier's 1000000 unless stored otherwise); Infinity when it has none. */
+  order: number;
   defaultAction: TierDefaultAction;
   policies: PolicyRef[];
 }
@@ -75,8 +80,20 @@ export interface SelectorIpSet {
   id: string;
   /** The selector it holds the matches of (canonical text), for debugging and tabbyctl. */
   selector: string;
-  /** CIDRs: workload addresses as /32s, network sets' nets as given. */
+  /** A selector's set holds CIDRs (hash:net); a named port's `ip,protocol:port` of the endpoints (hash:ip,port). */
+  type: 'hash:net' | 'hash:ip,port';
+  /** CIDRs (workload addresses as /32s, network sets' nets as given), or `ip,protocol:port` entries. */
   members: string[];
+}
+
+/** A named port's protocol as Calico's named-port sets take it: a rule's protocol, or any when it names none. */
+type NamedPortProtocol = 'tcp' | 'udp' | 'sctp' | 'any';
+
+/** The IP set of a named port on the endpoints a selector matches (Calico's IPSetData with a named port). */
+interface NamedPortSet {
+  selector: Selector;
+  protocol: NamedPortProtocol;
+  port: string;
 }
 
 export interface DesiredPolicy {
@@ -237,14 +254,33 @@ function portsOf(ports: readonly (string | number)[] | undefined): { ranges: Por
   return { ranges, named };
 }
 
+function namedPortProtocolOf(p: string | number | undefined): NamedPortProtocol {
+  if (p === undefined) return 'any';
+  const name = String(p).toLowerCase();
+  if (name === 'udp' || name === '17') return 'udp';
+  if (name === 'sctp' || name === '132') return 'sctp';
+  return 'tcp';
+}
+
 /** The policy's rules in the form felix renders, noting each selector an IP set must hold. */
 class RuleConverter {
   readonly selectors = new Map<string, Selector>();
+  readonly namedPorts = new Map<string, NamedPortSet>();
 
   ipSetIdOf(selectorText: string): string {
     const selector = parseSelector(selectorText);
     this.selectors.set(selector.uniqueId, selector);
     return selector.uniqueId;
+  }
+
+  /** Calico's id of a named port's set: "n:" + hash of the selector's id, the protocol and the port name. */
+  namedPortIds(names: readonly string[], selectorText: string, protocol: NamedPortProtocol): string[] {
+    const selector = parseSelector(selectorText || 'all()');
+    return names.map((port) => {
+      const id = makeUniqueId('n', `${selector.uniqueId},${protocol},${port}`);
+      this.namedPorts.set(id, { selector, protocol, port });
+      return id;
+    });
   }
 
   convert(rule: Rule, namespace: string): ProtoRule | undefined {
@@ -272,12 +308,21 @@ class RuleConverter {
     out.dstPorts = dst.ranges;
     out.notSrcPorts = notSrc.ranges;
     out.notDstPorts = notDst.ranges;
-    // Named ports are not resolved yet: a rule that names only named ports cannot match (it would match too much).
-    if ([src, dst].some((p) => p.named.length > 0 && p.ranges.length === 0)) return undefined;
     const srcSelector = entitySelector(source, namespace);
     const dstSelector = entitySelector(destination, namespace);
-    if (srcSelector) out.srcIpSetIds = [this.ipSetIdOf(srcSelector)];
-    if (dstSelector) out.dstIpSetIds = [this.ipSetIdOf(dstSelector)];
+    // Named ports become sets of (address, protocol, port) of the endpoints the side's selector matches, as in
+    // Calico's rule scanner; the selector's own set is then needed only beside numeric ports.
+    const namedProtocol = namedPortProtocolOf(rule.protocol);
+    out.srcNamedPortIpSetIds = this.namedPortIds(src.named, srcSelector, namedProtocol);
+    out.dstNamedPortIpSetIds = this.namedPortIds(dst.named, dstSelector, namedProtocol);
+    out.notSrcNamedPortIpSetIds = this.namedPortIds(notSrc.named, srcSelector, namedProtocol);
+    out.notDstNamedPortIpSetIds = this.namedPortIds(notDst.named, dstSelector, namedProtocol);
+    if (srcSelector && (src.ranges.length > 0 || src.named.length === 0)) {
+      out.srcIpSetIds = [this.ipSetIdOf(srcSelector)];
+    }
+    if (dstSelector && (dst.ranges.length > 0 || dst.named.length === 0)) {
+      out.dstIpSetIds = [this.ipSetIdOf(dstSelector)];
+    }
     if (source.notSelector) out.notSrcIpSetIds = [this.ipSetIdOf(source.notSelector)];
     if (destination.notSelector) out.notDstIpSetIds = [this.ipSetIdOf(destination.notSelector)];
     if (rule.metadata?.annotations) out.annotations = { ...rule.metadata.annotations };
@@ -306,16 +351,23 @@ function effectiveLabels(
 interface Member {
   labels: Record<string, string>;
   cidrs: string[];
+  /** A workload's named ports. */
+  ports: { name: string; protocol: string; port: number }[];
 }
 
 function membersOf(inputs: PolicyInputs): Member[] {
   const members: Member[] = [];
   for (const wep of inputs.endpoints.values()) {
-    const spec = (wep.spec ?? {}) as { ipNetworks?: string[]; profiles?: string[] };
+    const spec = (wep.spec ?? {}) as {
+      ipNetworks?: string[];
+      profiles?: string[];
+      ports?: { name: string; protocol: string; port: number }[];
+    };
     const namespace = wep.metadata.namespace ?? '';
     members.push({
       labels: effectiveLabels(wep.metadata.labels, namespace, spec.profiles ?? [], inputs.profiles),
       cidrs: ipv4Nets(spec.ipNetworks),
+      ports: spec.ports ?? [],
     });
   }
   for (const set of inputs.networkSets.values()) {
@@ -323,6 +375,7 @@ function membersOf(inputs: PolicyInputs): Member[] {
     members.push({
       labels: effectiveLabels(set.metadata.labels, namespace, namespace ? [`kns.${namespace}`] : [], inputs.profiles),
       cidrs: ipv4Nets((set.spec as { nets?: string[] } | undefined)?.nets),
+      ports: [],
     });
   }
   return members;
@@ -381,8 +434,9 @@ export function computePolicy(inputs: PolicyInputs, locals: readonly LocalWorklo
         const inTier = selecting.filter((p) => p.tier === tier && p[direction]);
         if (inTier.length === 0) return [];
         for (const p of inTier) usedPolicies.set(`${p.kind}/${p.name}`, p);
-        const policies = inTier.map((p) => ({ kind: p.kind, name: p.name }));
-        return [{ name: tier, defaultAction: tierOf(inputs, tier)!.defaultAction, policies }];
+        const policies = inTier.map((p) => ({ kind: p.kind, name: p.name, order: p.order }));
+        const { order, defaultAction } = tierOf(inputs, tier)!;
+        return [{ name: tier, order, defaultAction, policies }];
       });
     const profiles = (spec.profiles ?? []).filter((name) => inputs.profiles.has(name));
     for (const name of profiles) usedProfiles.add(name);
@@ -409,10 +463,26 @@ export function computePolicy(inputs: PolicyInputs, locals: readonly LocalWorklo
   });
 
   const members = membersOf(inputs);
-  const ipSets = [...converter.selectors].map(([id, selector]) => ({
+  const ipSets: SelectorIpSet[] = [...converter.selectors].map(([id, selector]) => ({
     id,
     selector: selector.canonical,
+    type: 'hash:net',
     members: [...new Set(members.filter((m) => selector.evaluate(m.labels)).flatMap((m) => m.cidrs))].sort(),
   }));
+  for (const [id, { selector, protocol, port }] of converter.namedPorts) {
+    const entries = members
+      .filter((m) => selector.evaluate(m.labels))
+      .flatMap((m) =>
+        m.ports
+          .filter((p) => p.name === port && (protocol === 'any' || p.protocol.toLowerCase() === protocol))
+          .flatMap((p) => m.cidrs.map((cidr) => `${cidr.replace(/\/32$/, '')},${p.protocol.toLowerCase()}:${p.port}`)),
+      );
+    ipSets.push({
+      id,
+      selector: `${selector.canonical} port ${port}/${protocol}`,
+      type: 'hash:ip,port',
+      members: [...new Set(entries)].sort(),
+    });
+  }
   return { endpoints, policies: protoPolicies, profiles: protoProfiles, ipSets };
 }

@@ -67,7 +67,17 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
         500,
       );
     } catch {
-      assert.fail(`${what}: ${last.length} pairs differ:\n${last.join('\n')}`);
+      // What felix says on each node is the first thing to look at.
+      const felix = await Promise.all(
+        Object.keys(NODES).map(async (node) => {
+          const socket = path.join(fabric.runDir(node), 'status.sock');
+          const res = await topo.exec(node, 'curl', ['-s', '--unix-socket', socket, 'http://x/status'], {
+            allowFail: true,
+          });
+          return `${node}: ${JSON.stringify((JSON.parse(res.stdout || '{}') as { felix?: unknown }).felix)}`;
+        }),
+      );
+      assert.fail(`${what}: ${last.length} pairs differ:\n${last.join('\n')}\n${felix.join('\n')}`);
     }
   }
 
@@ -166,6 +176,33 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
 
     for (const name of ['deny', 'allow-b', 'allow-y-80']) await remove('knp', name, 'x');
     await expectTable('policies deleted', all);
+  });
+
+  it('Kubernetes: ingress to a named port only (the pod says which port the name is)', async () => {
+    // Named ports come from the pod's containers; here from the endpoint, as Calico's Kubernetes datastore fills it.
+    const ports = [
+      { name: 'serve-80-tcp', protocol: 'TCP', port: 80 },
+      { name: 'serve-81-tcp', protocol: 'TCP', port: 81 },
+    ];
+    await fabric.ctl([
+      'patch',
+      'workloadendpoint',
+      'n1-k8s-x--a-eth0',
+      '-n',
+      'x',
+      '-p',
+      JSON.stringify({ spec: { ports } }),
+    ]);
+    await fabric.apply({
+      apiVersion: knp,
+      kind: 'NetworkPolicy',
+      metadata: { name: 'named-81', namespace: 'x' },
+      spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 'serve-81-tcp' }] }] },
+    });
+    await expectTable('x/a open on 81 to everyone', all, 'tcp', 81);
+    await expectTable('x/a closed on 80', (_, to) => to !== 'x/a');
+    await remove('knp', 'named-81', 'x');
+    await expectTable('policy deleted', all);
   });
 
   it('Kubernetes: egress deny in y with an ipBlock exception, and a label change moving a pod in and out', async () => {

@@ -81,7 +81,12 @@ describe('felix policy calculation', () => {
     };
     const d = computePolicy(inputsWith([...pods, deny]), localA);
     assert.deepEqual(d.endpoints.get('cali-a')!.ingress, [
-      { name: 'default', defaultAction: 'Deny', policies: [{ kind: 'KubernetesNetworkPolicy', name: 'x/deny' }] },
+      {
+        name: 'default',
+        order: 1_000_000,
+        defaultAction: 'Deny',
+        policies: [{ kind: 'KubernetesNetworkPolicy', name: 'x/deny', order: 1000 }],
+      },
     ]);
     assert.deepEqual(d.endpoints.get('cali-a')!.egress, []);
     assert.deepEqual(d.policies[0]!.policy.inboundRules, []);
@@ -180,11 +185,45 @@ describe('felix policy calculation', () => {
       },
     };
     const d = computePolicy(inputsWith([...pods, ghost, v6]), localA);
-    assert.deepEqual(d.endpoints.get('cali-a')!.ingress[0]!.policies, [{ kind: 'GlobalNetworkPolicy', name: 'v6' }]);
+    assert.deepEqual(d.endpoints.get('cali-a')!.ingress[0]!.policies, [
+      { kind: 'GlobalNetworkPolicy', name: 'v6', order: Number.POSITIVE_INFINITY },
+    ]);
     assert.deepEqual(
       d.policies[0]!.policy.inboundRules.map((r) => r.action),
       ['allow'],
     );
+  });
+
+  it("resolves named ports to (address, protocol, port) sets of the side's endpoints, with Calico's set id", () => {
+    const withPorts = (r: Resource, ports: { name: string; protocol: string; port: number }[]) => ({
+      ...r,
+      spec: { ...(r.spec as object), ports },
+    });
+    const web = [
+      withPorts(wep('x', 'a', '10.0.0.1', { pod: 'a' }), [{ name: 'http', protocol: 'TCP', port: 8080 }]),
+      withPorts(wep('x', 'b', '10.0.0.2', { pod: 'b' }), [
+        { name: 'http', protocol: 'TCP', port: 80 },
+        { name: 'dns', protocol: 'UDP', port: 53 },
+      ]),
+      withPorts(wep('y', 'a', '10.0.1.1', { pod: 'a' }), [{ name: 'http', protocol: 'TCP', port: 81 }]),
+      profile('x'),
+      profile('y'),
+    ];
+    const policy = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'http', namespace: 'x' },
+      spec: { podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] },
+    };
+    const d = computePolicy(inputsWith([...web, policy]), localA);
+    const [rule] = d.policies[0]!.policy.inboundRules;
+    assert.deepEqual(rule!.dstPorts, []);
+    assert.deepEqual(rule!.dstIpSetIds, [], "the named port's set already holds only the selected endpoints");
+    const set = d.ipSets.find((s) => s.id === rule!.dstNamedPortIpSetIds[0])!;
+    assert.equal(set.type, 'hash:ip,port');
+    assert.match(set.id, /^n:/);
+    // Any endpoint with a TCP port called http: the policy's destination is not narrowed by a selector.
+    assert.deepEqual(set.members, ['10.0.0.1,tcp:8080', '10.0.0.2,tcp:80', '10.0.1.1,tcp:81']);
   });
 
   it('puts network sets in the sets their labels match (namespaced ones with their namespace)', () => {
