@@ -145,12 +145,18 @@ function joinSelectors(parts: string[]): string {
   return parts.length === 1 ? parts[0]! : parts.map((p) => `(${p})`).join(' && ');
 }
 
+/** A selector over namespaces' labels as one over the labels their endpoints inherit (`pcns.`), all() = namespaced. */
+function namespaceSelectorOver(text: string): string {
+  return selectorWithLabelPrefix(text, NAMESPACE_LABEL_PREFIX).canonical.replaceAll('all()', `has(${NAMESPACE_LABEL})`);
+}
+
 /** Which endpoints a policy applies to: its selector, its namespace (or namespaceSelector), its service accounts. */
 function appliesTo(spec: PolicySpec, namespace: string): Selector {
   const parts = [spec.selector?.trim() || 'all()'];
   if (namespace !== '') parts.push(`${NAMESPACE_LABEL} == '${namespace}'`);
   else if (spec.namespaceSelector) {
-    parts.push(selectorWithLabelPrefix(spec.namespaceSelector, NAMESPACE_LABEL_PREFIX).canonical);
+    // As Calico converts a GlobalNetworkPolicy's namespaceSelector: all() means "any namespaced endpoint".
+    parts.push(namespaceSelectorOver(spec.namespaceSelector));
   }
   if (spec.serviceAccountSelector) {
     parts.push(selectorWithLabelPrefix(spec.serviceAccountSelector, SERVICE_ACCOUNT_LABEL_PREFIX).canonical);
@@ -194,9 +200,10 @@ function normalise(resource: Resource): NormalisedPolicy | undefined {
 export function entitySelector(entity: EntityRule, namespace: string): string {
   let namespaceSelector = '';
   if (entity.namespaceSelector) {
-    namespaceSelector = selectorWithLabelPrefix(entity.namespaceSelector, NAMESPACE_LABEL_PREFIX)
-      .canonical.replaceAll('all()', `has(${NAMESPACE_LABEL})`)
-      .replaceAll('global()', `!has(${NAMESPACE_LABEL})`);
+    namespaceSelector = namespaceSelectorOver(entity.namespaceSelector).replaceAll(
+      'global()',
+      `!has(${NAMESPACE_LABEL})`,
+    );
   } else if (namespace !== '') {
     namespaceSelector = `${NAMESPACE_LABEL} == '${namespace}'`;
   }

@@ -167,6 +167,22 @@ describe('felix policy calculation', () => {
     );
   });
 
+  it("applies a GlobalNetworkPolicy's namespaceSelector to the namespaces' labels the endpoints inherit", () => {
+    const gnp = {
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'only-y' },
+      spec: { selector: 'all()', namespaceSelector: "ns == 'y'", types: ['Ingress'] },
+    };
+    const locals = [...localA, { iface: 'cali-ya', endpoint: 'y/a' }];
+    const d = computePolicy(inputsWith([...pods, gnp]), locals);
+    assert.deepEqual(d.endpoints.get('cali-a')!.ingress, []);
+    assert.deepEqual(
+      d.endpoints.get('cali-ya')!.ingress[0]!.policies.map((p) => p.name),
+      ['only-y'],
+    );
+  });
+
   it('ignores policies of a tier that does not exist, and rules that only IPv6 can match', () => {
     const ghost = {
       apiVersion: v3,
