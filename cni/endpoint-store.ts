@@ -69,7 +69,7 @@ export class WorkloadEndpointStore {
       await this.client.create(profile);
     } catch (err) {
       // Another ADD of the same namespace created it first.
-      if (!isDatastoreError(err, 'AlreadyExists')) throw err;
+      if (!isDatastoreError(err instanceof DocumentRejected ? err.cause : err, 'AlreadyExists')) throw err;
     }
     this.knownProfiles.add(name);
   }

@@ -188,6 +188,12 @@ describe('the WorkloadEndpoint', () => {
       labelsToApply: { 'pcns.projectcalico.org/name': 'default' },
     });
     assert.deepEqual((await client.get(profiles, 'kns.shop')).spec, custom.spec, 'an existing profile is not changed');
+    // Pods of a new namespace starting together: one creates the profile, none fails.
+    const stores = [new WorkloadEndpointStore(client), new WorkloadEndpointStore(client)];
+    await Promise.all(
+      ['web-1', 'web-2'].map((pod, i) => stores[i]!.apply(buildEndpoint(k8s('batch', pod, 'n1'), conf(), attachment))),
+    );
+    assert.ok(await client.get(profiles, 'kns.batch'));
   });
 
   it('a DEL spares the endpoint of another container, and finds nothing twice', async () => {
