@@ -3,7 +3,7 @@
 // two tabby-nodes; every pod serves TCP and UDP on ports 80 and 81; after each policy change the full 9×9 truth
 // table of TCP port 80 (and the port-81 / UDP cases a policy is about) must come out as the policy says, within
 // a few seconds. Return traffic is always allowed (conntrack). Kubernetes NetworkPolicies and Calico's own
-// (GlobalNetworkPolicy, tiers with Pass, Deny, order) both.
+// (GlobalNetworkPolicy, tiers with Pass, Deny, Log, order, GlobalNetworkSets, notPorts) both.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -242,6 +242,46 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
     ] as const) {
       await remove('knp', name, namespace);
     }
+    await expectTable('policies deleted', all);
+  });
+
+  it('Calico: a GlobalNetworkSet by label with Log then Deny, and notPorts', async () => {
+    await fabric.apply(
+      {
+        apiVersion: v3,
+        kind: 'GlobalNetworkSet',
+        metadata: { name: 'quarantined', labels: { role: 'quarantine' } },
+        spec: { nets: [`${fabric.pod('z-c').ip}/32`] },
+      },
+      {
+        apiVersion: v3,
+        kind: 'GlobalNetworkPolicy',
+        metadata: { name: 'quarantine' },
+        spec: {
+          order: 1,
+          selector: 'all()',
+          types: ['Ingress'],
+          ingress: [
+            { action: 'Log', source: { selector: "role == 'quarantine'" } },
+            { action: 'Deny', source: { selector: "role == 'quarantine'" } },
+            { action: 'Allow', protocol: 'TCP', destination: { notPorts: [81] } },
+          ],
+        },
+      },
+    );
+    await expectTable('z/c, in the network set, is denied everywhere', (from) => from !== 'z/c');
+    await expectTable('nothing is allowed on TCP 81', () => false, 'tcp', 81);
+    // The Log rule saw z/c's attempts before the Deny dropped them.
+    let logged = 0;
+    for (const node of Object.keys(NODES)) {
+      const saved = (await topo.exec(node, 'iptables-save', ['-c', '-t', 'filter'])).stdout;
+      for (const line of saved.split('\n').filter((l) => l.includes('-j LOG'))) {
+        logged += Number(/^\[(\d+):/.exec(line)?.[1] ?? 0);
+      }
+    }
+    assert.ok(logged > 0, 'the LOG rule counted packets');
+    await remove('globalnetworkpolicy', 'quarantine');
+    await remove('globalnetworkset', 'quarantined');
     await expectTable('policies deleted', all);
   });
 
