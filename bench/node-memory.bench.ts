@@ -9,12 +9,11 @@
 //
 //   node dist/bench/node-memory.bench.js [--endpoints 1000] [--nodes 100]
 import * as os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildEndpoint, hostVethName, type WorkloadIdentity } from '../cni/workload';
 import { Topology } from '../test/harness';
 import { Fabric } from '../test/support/fabric';
 import { waitFor } from '../test/support/wait';
+import { addEndpoints, addRemoteNodes, type FelixStatus, felixStatus } from './support/node-seed';
 import { machine, markdownTable, memoryOf, positiveInteger } from './support/report';
 
 const NODE = 'n1';
@@ -23,79 +22,6 @@ const ETCD_ADDRESS = '192.0.2.10';
 const POOL_CIDR = '10.74.0.0/16';
 const SETTLE_S = 10;
 const MB = 1024 * 1024;
-const IPAM_ASSIGN = path.join(__dirname, 'support', 'ipam-assign.js');
-
-/** Addresses from IPAM, allocated in etcd's namespace (bench/support/ipam-assign.ts). */
-async function assign(
-  fabric: Fabric,
-  requests: { node: string; handleId: string; tunnel?: 'vxlan' }[],
-): Promise<string[]> {
-  const res = await fabric.topo.exec('etcd', process.execPath, [IPAM_ASSIGN, '--etcd-endpoints', fabric.endpoints], {
-    input: JSON.stringify(requests),
-    timeoutMs: 120_000,
-  });
-  return JSON.parse(res.stdout) as string[];
-}
-
-/** The other nodes: Node resources with an address on the segment, a VXLAN tunnel address and a block each. */
-async function addRemoteNodes(fabric: Fabric, count: number): Promise<void> {
-  const names = Array.from({ length: count }, (_, i) => `remote${i}`);
-  const tunnels = await assign(
-    fabric,
-    names.map((node) => ({ node, handleId: `vxlan-tunnel-addr-${node}`, tunnel: 'vxlan' as const })),
-  );
-  await fabric.apply(
-    ...names.map((name, i) => ({
-      apiVersion: 'projectcalico.org/v3',
-      kind: 'Node',
-      metadata: { name },
-      spec: { bgp: { ipv4Address: `192.0.2.${100 + i}/24` }, ipv4VXLANTunnelAddr: tunnels[i] },
-    })),
-  );
-}
-
-/** `count` veths on the node and their WorkloadEndpoints, with addresses from the node's own blocks. */
-async function addEndpoints(fabric: Fabric, count: number): Promise<void> {
-  const addresses = await assign(
-    fabric,
-    Array.from({ length: count }, (_, i) => ({ node: NODE, handleId: `bench.c${i}` })),
-  );
-  const endpoints = [];
-  const links: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const id: WorkloadIdentity = {
-      node: NODE,
-      orchestrator: 'k8s',
-      namespace: 'bench',
-      pod: `pod${i}`,
-      containerId: `c${i}`,
-      ifname: 'eth0',
-    };
-    const hostVeth = hostVethName(id);
-    links.push(`link add ${hostVeth} type veth peer name w${i}`, `link set ${hostVeth} up`);
-    const attachment = { hostVeth, ipNetworks: [`${addresses[i]}/32`], mac: '02:00:00:00:00:01' };
-    endpoints.push(buildEndpoint(id, { cniVersion: '1.0.0', name: 'bench', type: 'tabby' }, attachment));
-  }
-  await fabric.topo.exec(NODE, 'ip', ['-batch', '-'], { input: `${links.join('\n')}\n` });
-  for (let i = 0; i < endpoints.length; i += 250) await fabric.apply(...endpoints.slice(i, i + 250));
-}
-
-interface FelixStatus {
-  inSync: boolean;
-  endpoints: number;
-  lastApplyMs: number;
-}
-
-async function felixStatus(fabric: Fabric): Promise<FelixStatus> {
-  const res = await fabric.topo.exec(
-    NODE,
-    'curl',
-    ['-s', '--unix-socket', path.join(fabric.runDir(NODE), 'status.sock'), 'http://x/status'],
-    { allowFail: true },
-  );
-  return (JSON.parse(res.stdout || '{"felix":{}}') as { felix: FelixStatus }).felix;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
@@ -130,11 +56,11 @@ async function main(): Promise<void> {
     const idle = memoryOf(node.pid);
     await addRemoteNodes(fabric, nodeCount - 1);
     const started = performance.now();
-    await addEndpoints(fabric, endpointCount);
+    await addEndpoints(fabric, NODE, endpointCount);
     let status: FelixStatus | undefined;
     await waitFor(
       async () => {
-        status = await felixStatus(fabric!);
+        status = await felixStatus(fabric!, NODE);
         return status.inSync && status.endpoints === endpointCount;
       },
       `felix in sync with ${endpointCount} endpoints`,

@@ -9,6 +9,8 @@ import { openBackend } from '../../datastore';
 import { IpamService, tunnelAddressRequest } from '../../ipam';
 import { failAs } from './report';
 
+const WAVE = 200;
+
 interface AssignmentRequest {
   node: string;
   handleId: string;
@@ -28,12 +30,15 @@ async function main(): Promise<void> {
       services.set(node, service);
       return service;
     };
-    const addresses = await Promise.all(
-      requests.map(async (r) => {
+    // In waves, as pods arrive: thousands at once on one node keep claiming blocks under each other.
+    const addresses: string[] = [];
+    for (let i = 0; i < requests.length; i += WAVE) {
+      const wave = requests.slice(i, i + WAVE).map(async (r) => {
         const request = r.tunnel ? tunnelAddressRequest(r.node, r.tunnel) : { handleId: r.handleId };
         return (await serviceOf(r.node).assign(request)).address;
-      }),
-    );
+      });
+      addresses.push(...(await Promise.all(wave)));
+    }
     process.stdout.write(`${JSON.stringify(addresses)}\n`);
   } finally {
     await backend.close();

@@ -1,0 +1,90 @@
+// Seeding a benchmark's node with what a busy cluster gives it, without starting pods one by one: addresses from
+// IPAM (allocated in etcd's namespace by ipam-assign.ts), veths and WorkloadEndpoints in bulk, other nodes that
+// exist only in the datastore; and felix's status as the node reports it.
+import path from 'node:path';
+import { buildEndpoint, hostVethName, type WorkloadIdentity } from '../../cni/workload';
+import type { Fabric } from '../../test/support/fabric';
+
+const IPAM_ASSIGN = path.join(__dirname, 'ipam-assign.js');
+
+/** Addresses from IPAM for these handles (a tunnel request as tabby-node makes it), in order. */
+export async function assignAddresses(
+  fabric: Fabric,
+  requests: { node: string; handleId: string; tunnel?: 'vxlan' }[],
+): Promise<string[]> {
+  const res = await fabric.topo.exec('etcd', process.execPath, [IPAM_ASSIGN, '--etcd-endpoints', fabric.endpoints], {
+    input: JSON.stringify(requests),
+    timeoutMs: 120_000,
+  });
+  return JSON.parse(res.stdout) as string[];
+}
+
+/** Nodes that exist only in the datastore: an address on the segment, a VXLAN tunnel address and a block each. */
+export async function addRemoteNodes(fabric: Fabric, count: number): Promise<void> {
+  const names = Array.from({ length: count }, (_, i) => `remote${i}`);
+  const tunnels = await assignAddresses(
+    fabric,
+    names.map((node) => ({ node, handleId: `vxlan-tunnel-addr-${node}`, tunnel: 'vxlan' as const })),
+  );
+  await fabric.apply(
+    ...names.map((name, i) => ({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'Node',
+      metadata: { name },
+      spec: { bgp: { ipv4Address: `192.0.2.${100 + i}/24` }, ipv4VXLANTunnelAddr: tunnels[i] },
+    })),
+  );
+}
+
+/**
+ * `count` veths on `node` (their other ends left in the node) and a WorkloadEndpoint each in namespace `bench`,
+ * with an address from the node's own blocks and the labels `labelsOf(i)` gives.
+ */
+export async function addEndpoints(
+  fabric: Fabric,
+  node: string,
+  count: number,
+  labelsOf: (i: number) => Record<string, string> = () => ({}),
+): Promise<void> {
+  const addresses = await assignAddresses(
+    fabric,
+    Array.from({ length: count }, (_, i) => ({ node, handleId: `bench.c${i}` })),
+  );
+  const endpoints = [];
+  const links: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id: WorkloadIdentity = {
+      node,
+      orchestrator: 'k8s',
+      namespace: 'bench',
+      pod: `pod${i}`,
+      containerId: `c${i}`,
+      ifname: 'eth0',
+    };
+    const hostVeth = hostVethName(id);
+    links.push(`link add ${hostVeth} type veth peer name w${i}`, `link set ${hostVeth} up`);
+    const attachment = { hostVeth, ipNetworks: [`${addresses[i]}/32`], mac: '02:00:00:00:00:01' };
+    const conf = { cniVersion: '1.0.0', name: 'bench', type: 'tabby', args: { cni: { labels: labelsOf(i) } } };
+    endpoints.push(buildEndpoint(id, conf, attachment));
+  }
+  await fabric.topo.exec(node, 'ip', ['-batch', '-'], { input: `${links.join('\n')}\n` });
+  for (let i = 0; i < endpoints.length; i += 250) await fabric.apply(...endpoints.slice(i, i + 250));
+}
+
+export interface FelixStatus {
+  inSync: boolean;
+  endpoints: number;
+  policies: number;
+  lastApplyMs: number;
+  applies: number;
+}
+
+export async function felixStatus(fabric: Fabric, node: string): Promise<FelixStatus> {
+  const res = await fabric.topo.exec(
+    node,
+    'curl',
+    ['-s', '--unix-socket', path.join(fabric.runDir(node), 'status.sock'), 'http://x/status'],
+    { allowFail: true },
+  );
+  return (JSON.parse(res.stdout || '{"felix":{}}') as { felix: FelixStatus }).felix;
+}
