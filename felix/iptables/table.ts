@@ -149,6 +149,11 @@ export class IptablesTable {
   private readonly clock: () => number;
 
   private readonly chains = new Map<string, RenderedChain>();
+  /**
+   * The rules (as JSON) each of our chains was last rendered from: setChains renders again (rule text, checks)
+   * only the chains whose rules changed. Felix hands over every chain on every apply, most of them unchanged.
+   */
+  private readonly renderedFrom = new Map<string, string>();
   private readonly insertions = new Map<string, RenderedChain>();
   /** What the kernel holds, as far as we know; undefined: read it before the next write. */
   private kernel: MutableKernelTable | undefined;
@@ -200,22 +205,32 @@ export class IptablesTable {
    */
   setChains(chains: Iterable<Chain>): void {
     const rendered = new Map<string, RenderedChain>();
+    const sources = new Map<string, string>();
     for (const chain of chains) {
       this.assertOurs(chain.name);
       if (rendered.has(chain.name)) throw new Error(`chain ${chain.name} given twice`);
-      rendered.set(chain.name, renderChain(chain));
+      const source = JSON.stringify(chain.rules);
+      const current = this.chains.get(chain.name);
+      rendered.set(
+        chain.name,
+        current !== undefined && this.renderedFrom.get(chain.name) === source ? current : renderChain(chain),
+      );
+      sources.set(chain.name, source);
     }
     for (const name of this.chains.keys()) if (!rendered.has(name)) this.removeChain(name);
     for (const chain of rendered.values()) this.storeChain(chain);
+    for (const [name, source] of sources) this.renderedFrom.set(name, source);
   }
 
   /** Adds or replaces one of our chains. */
   updateChain(chain: Chain): void {
     this.assertOurs(chain.name);
     this.storeChain(renderChain(chain));
+    this.renderedFrom.set(chain.name, JSON.stringify(chain.rules));
   }
 
   removeChain(name: string): void {
+    this.renderedFrom.delete(name);
     if (this.chains.delete(name)) this.dirty.add(name);
   }
 
