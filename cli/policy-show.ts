@@ -6,8 +6,8 @@ import { type KindInfo, kindByAlias, type ResourceClient } from '../datastore';
 import { applyResourceUpdates, emptyInputs, policyInputsOf } from '../felix/calc/inputs';
 import { computePolicy, type EndpointTier, type PolicyInputs, type TierDefaultAction } from '../felix/calc/policy';
 import { WORKLOAD_FROM_ENDPOINT_PREFIX, WORKLOAD_TO_ENDPOINT_PREFIX } from '../felix/rules/defs';
-import { endpointChainName, type PolicyDirection } from '../felix/rules/endpoints';
-import { type PolicyKind, policyChainName, profileChainName } from '../felix/rules/policy';
+import { endpointChainName, NO_PROFILE_MATCHED_COMMENT, type PolicyDirection } from '../felix/rules/endpoints';
+import { endOfTierComment, type PolicyKind, policyChainName, profileChainName } from '../felix/rules/policy';
 import type { CliContext } from './ipam';
 
 export const POLICY_USAGE = `Usage: tabbyctl policy show --endpoint NAME [-n NAMESPACE] [-o table|json]
@@ -15,10 +15,6 @@ export const POLICY_USAGE = `Usage: tabbyctl policy show --endpoint NAME [-n NAM
   The policies that apply to a workload endpoint (NAME as in the datastore, e.g. node1-k8s-web--0-eth0;
   NAMESPACE defaults to "default"), per direction in evaluation order: tiers, their policies, then profiles.
 `;
-
-/** The comments Calico's endpoint chains give the rules that drop what nothing allowed. */
-const endOfTierComment = (tier: string) => `End of tier ${tier}. Drop if no policies passed packet`;
-const NO_PROFILE_COMMENT = 'Drop if no profiles matched';
 
 export interface ShownPolicy {
   kind: PolicyKind;
@@ -115,7 +111,7 @@ function directionPolicy(
     profiles: profiles.map((name) => ({ name, chain: profileChainName(direction, name) })),
     unmatched: denyingTier
       ? { action: 'Drop', tier: denyingTier.name, rule: endOfTierComment(denyingTier.name) }
-      : { action: 'Drop', tier: null, rule: NO_PROFILE_COMMENT },
+      : { action: 'Drop', tier: null, rule: NO_PROFILE_MATCHED_COMMENT },
   };
 }
 
@@ -193,7 +189,7 @@ function directionLines(title: string, policy: DirectionPolicy): string[] {
     lines.push(`  PROFILES${reached}`);
     lines.push(...aligned([['NAME', 'CHAIN'], ...policy.profiles.map((p) => [p.name, p.chain])], '    '));
   }
-  lines.push(`    no profile matched: Drop (${NO_PROFILE_COMMENT})`);
+  lines.push(`    no profile matched: Drop (${NO_PROFILE_MATCHED_COMMENT})`);
   const { unmatched } = policy;
   lines.push(
     unmatched.tier === null

@@ -9,6 +9,7 @@
 //   - those IP sets, with the addresses of every endpoint (any node) and network set the selector matches.
 // A policy that selects no local endpoint contributes nothing, nor do the sets only it would use.
 import type { Resource } from '../../datastore';
+import { formatCidr, maskCidr, parseCidrOrIp } from '../../datastore/model/net';
 import type { EntityRule, Rule } from '../../datastore/model/types';
 import {
   emptyRule,
@@ -227,18 +228,12 @@ export function entitySelector(entity: EntityRule, namespace: string): string {
   return selector;
 }
 
-/** A CIDR with host bits cleared (Calico's NormalizeIPNets); a bare address becomes /32. */
-function normaliseNet(text: string): string {
-  const [ip, length = '32'] = text.split('/');
-  const octets = ip!.split('.').map(Number);
-  const bits = Number(length);
-  const value = octets.reduce((acc, o) => (acc << 8) | o, 0) >>> 0;
-  const masked = bits === 0 ? 0 : (value & (0xffffffff << (32 - bits))) >>> 0;
-  return `${[24, 16, 8, 0].map((s) => (masked >>> s) & 0xff).join('.')}/${bits}`;
-}
-
+/** The IPv4 ones of `nets` with host bits cleared (Calico's NormalizeIPNets); a bare address becomes /32. */
 function ipv4Nets(nets: readonly string[] | undefined): string[] {
-  return (nets ?? []).filter((n) => !n.includes(':')).map(normaliseNet);
+  return (nets ?? []).flatMap((text) => {
+    const cidr = parseCidrOrIp(text);
+    return cidr?.version === 4 ? [formatCidr(maskCidr(cidr))] : [];
+  });
 }
 
 function protocolOf(p: string | number | undefined): RuleProtocol | undefined {

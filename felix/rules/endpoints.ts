@@ -15,6 +15,9 @@ import {
 } from './defs';
 import { all, conntrackState, destPorts, protocolNumber } from './match';
 
+/** The comment of an endpoint chain's last rule, the drop of what no policy or profile allowed. */
+export const NO_PROFILE_MATCHED_COMMENT = 'Drop if no profiles matched';
+
 /** Ingress: traffic to the workload (`cali-tw-`); egress: traffic from it (`cali-fw-`). */
 export type PolicyDirection = 'ingress' | 'egress';
 
@@ -77,7 +80,7 @@ function endpointChain(name: string, guards: readonly Rule[], policy: readonly R
       { match: '', action: Actions.clearMark(MARK_ACCEPT | MARK_PASS) },
       ...guards,
       ...policy,
-      { match: '', action: Actions.drop(), comment: ['Drop if no profiles matched'] },
+      { match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] },
     ],
   };
 }

@@ -447,6 +447,11 @@ function limit(rate: string, burst: number): string {
   return burst === 0 ? `-m limit --limit ${rate}` : `-m limit --limit ${rate} --limit-burst ${burst}`;
 }
 
+/** The comment Calico's endpoint chains give the drop at the end of a tier whose default action is Deny. */
+export function endOfTierComment(tier: string): string {
+  return `End of tier ${tier}. Drop if no policies passed packet`;
+}
+
 /** What an endpoint chain runs in one direction: the tiers that apply, then the endpoint's profiles. */
 export interface EndpointPolicyPlan {
   tiers: readonly {
@@ -477,7 +482,7 @@ export function endpointPolicyRules(direction: PolicyDirection, plan: EndpointPo
       rules.push({
         match: markClear(MARK_PASS),
         action: Actions.drop(),
-        comment: [`End of tier ${tier.name}. Drop if no policies passed packet`],
+        comment: [endOfTierComment(tier.name)],
       });
     }
   }
