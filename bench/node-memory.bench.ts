@@ -10,15 +10,17 @@
 //   node dist/bench/node-memory.bench.js [--endpoints 1000] [--nodes 100]
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { Topology } from '../test/harness';
-import { Fabric } from '../test/support/fabric';
 import { waitFor } from '../test/support/wait';
-import { addEndpoints, addRemoteNodes, type FelixStatus, felixStatus } from './support/node-seed';
+import {
+  addEndpoints,
+  addRemoteNodes,
+  BENCH_NODE,
+  type FelixStatus,
+  felixStatus,
+  withBenchNode,
+} from './support/node-seed';
 import { machine, markdownTable, memoryOf, positiveInteger } from './support/report';
 
-const NODE = 'n1';
-const NODE_ADDRESS = '192.0.2.11';
-const ETCD_ADDRESS = '192.0.2.10';
 const POOL_CIDR = '10.74.0.0/16';
 const SETTLE_S = 10;
 const MB = 1024 * 1024;
@@ -31,36 +33,16 @@ async function main(): Promise<void> {
   const nodeCount = positiveInteger('nodes', values.nodes!);
   if (process.getuid?.() !== 0) throw new Error('needs root: creates network namespaces');
   console.log(`machine: ${machine()}; load average at start ${os.loadavg()[0]!.toFixed(2)}`);
-  const topo = await Topology.create();
-  let fabric: Fabric | undefined;
-  try {
-    await topo.addSegment('lan');
-    await topo.addNode('etcd', { segment: 'lan', address: `${ETCD_ADDRESS}/24` });
-    await topo.addNode(NODE, { segment: 'lan', address: `${NODE_ADDRESS}/24`, gateway: ETCD_ADDRESS });
-    fabric = await Fabric.start(topo, 'etcd', ETCD_ADDRESS);
-    await fabric.apply(
-      {
-        apiVersion: 'projectcalico.org/v3',
-        kind: 'IPPool',
-        metadata: { name: 'bench' },
-        spec: { cidr: POOL_CIDR, blockSize: 26, ipipMode: 'Never', vxlanMode: 'Always', natOutgoing: true },
-      },
-      {
-        apiVersion: 'projectcalico.org/v3',
-        kind: 'Profile',
-        metadata: { name: 'kns.bench' },
-        spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
-      },
-    );
-    const node = await fabric.startNode(NODE);
+  await withBenchNode({ cidr: POOL_CIDR, vxlanMode: 'Always', natOutgoing: true }, async (fabric) => {
+    const node = await fabric.startNode(BENCH_NODE);
     const idle = memoryOf(node.pid);
     await addRemoteNodes(fabric, nodeCount - 1);
     const started = performance.now();
-    await addEndpoints(fabric, NODE, endpointCount);
+    await addEndpoints(fabric, BENCH_NODE, endpointCount);
     let status: FelixStatus | undefined;
     await waitFor(
       async () => {
-        status = await felixStatus(fabric!, NODE);
+        status = await felixStatus(fabric, BENCH_NODE);
         return status.inSync && status.endpoints === endpointCount;
       },
       `felix in sync with ${endpointCount} endpoints`,
@@ -100,10 +82,7 @@ async function main(): Promise<void> {
     );
     const met = settled.rss <= 150 * MB;
     console.log(`goal: RSS ≤ 150 MB: ${met ? 'met' : 'NOT met'} (${mb(settled.rss)} MB, peak ${mb(settled.peak)} MB)`);
-  } finally {
-    await topo.destroy();
-    await fabric?.stop();
-  }
+  });
 }
 
 main().catch((err: Error) => {

@@ -13,15 +13,10 @@
 //   node dist/bench/policy.bench.js [--endpoints 5000] [--policies 1000]
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { Topology } from '../test/harness';
-import { Fabric } from '../test/support/fabric';
 import { waitFor } from '../test/support/wait';
-import { addEndpoints, felixStatus } from './support/node-seed';
+import { addEndpoints, BENCH_NODE, felixStatus, withBenchNode } from './support/node-seed';
 import { machine, markdownTable, positiveInteger } from './support/report';
 
-const NODE = 'n1';
-const NODE_ADDRESS = '192.0.2.11';
-const ETCD_ADDRESS = '192.0.2.10';
 const CHANGES = 5;
 
 function policy(i: number, port = 8000 + i): object {
@@ -53,33 +48,12 @@ async function main(): Promise<void> {
   const policyCount = positiveInteger('policies', values.policies!);
   if (process.getuid?.() !== 0) throw new Error('needs root: creates network namespaces');
   console.log(`machine: ${machine()}; load average at start ${os.loadavg()[0]!.toFixed(2)}`);
-  const topo = await Topology.create();
-  let fabric: Fabric | undefined;
-  try {
-    await topo.addSegment('lan');
-    await topo.addNode('etcd', { segment: 'lan', address: `${ETCD_ADDRESS}/24` });
-    await topo.addNode(NODE, { segment: 'lan', address: `${NODE_ADDRESS}/24`, gateway: ETCD_ADDRESS });
-    fabric = await Fabric.start(topo, 'etcd', ETCD_ADDRESS);
-    const f = fabric;
-    await f.apply(
-      {
-        apiVersion: 'projectcalico.org/v3',
-        kind: 'IPPool',
-        metadata: { name: 'bench' },
-        spec: { cidr: '10.76.0.0/16', blockSize: 26, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false },
-      },
-      {
-        apiVersion: 'projectcalico.org/v3',
-        kind: 'Profile',
-        metadata: { name: 'kns.bench' },
-        spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
-      },
-    );
-    await f.startNode(NODE);
-    await addEndpoints(f, NODE, endpointCount, (i) => ({ app: `app${i % 50}`, role: `client${i % 20}` }));
+  await withBenchNode({ cidr: '10.76.0.0/16', vxlanMode: 'Never', natOutgoing: false }, async (f) => {
+    await f.startNode(BENCH_NODE);
+    await addEndpoints(f, BENCH_NODE, endpointCount, (i) => ({ app: `app${i % 50}`, role: `client${i % 20}` }));
     await waitFor(
       async () => {
-        const s = await felixStatus(f, NODE);
+        const s = await felixStatus(f, BENCH_NODE);
         return s.inSync && s.endpoints === endpointCount;
       },
       `felix in sync with ${endpointCount} endpoints`,
@@ -92,7 +66,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < policies.length; i += 250) await f.apply(...policies.slice(i, i + 250));
     await waitFor(
       async () => {
-        const s = await felixStatus(f, NODE);
+        const s = await felixStatus(f, BENCH_NODE);
         return s.inSync && s.policies === policyCount;
       },
       `felix in sync with ${policyCount} policies`,
@@ -100,16 +74,16 @@ async function main(): Promise<void> {
       200,
     );
     const fullS = (performance.now() - started) / 1000;
-    const lastApplyMs = (await felixStatus(f, NODE)).lastApplyMs;
+    const lastApplyMs = (await felixStatus(f, BENCH_NODE)).lastApplyMs;
 
     const changes: number[] = [];
     for (let c = 0; c < CHANGES; c++) {
-      const before = (await felixStatus(f, NODE)).applies;
+      const before = (await felixStatus(f, BENCH_NODE)).applies;
       await f.apply(policy(c, 9000 + c));
       const written = performance.now();
       await waitFor(
         async () => {
-          const s = await felixStatus(f, NODE);
+          const s = await felixStatus(f, BENCH_NODE);
           return s.inSync && s.applies > before;
         },
         'the change applied',
@@ -146,10 +120,7 @@ async function main(): Promise<void> {
     console.log(
       `goal: one changed policy ≤ 50 ms end to end: ${median <= 50 ? 'met' : 'NOT met'} (median ${median.toFixed(0)} ms)`,
     );
-  } finally {
-    await topo.destroy();
-    await fabric?.stop();
-  }
+  });
 }
 
 main().catch((err: Error) => {

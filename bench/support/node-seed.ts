@@ -3,7 +3,8 @@
 // exist only in the datastore; and felix's status as the node reports it.
 import path from 'node:path';
 import { buildEndpoint, hostVethName, type WorkloadIdentity } from '../../cni/workload';
-import type { Fabric } from '../../test/support/fabric';
+import { Topology } from '../../test/harness';
+import { Fabric } from '../../test/support/fabric';
 
 const IPAM_ASSIGN = path.join(__dirname, 'ipam-assign.js');
 
@@ -87,4 +88,46 @@ export async function felixStatus(fabric: Fabric, node: string): Promise<FelixSt
     { allowFail: true },
   );
   return (JSON.parse(res.stdout || '{"felix":{}}') as { felix: FelixStatus }).felix;
+}
+
+/** The node a seeded benchmark measures, on a segment with etcd. */
+export const BENCH_NODE = 'n1';
+const BENCH_NODE_ADDRESS = '192.0.2.11';
+const ETCD_ADDRESS = '192.0.2.10';
+
+/**
+ * etcd and the node `n1` (not started: the caller starts its tabby-node) on one segment, the pool `bench` and the
+ * allow-all profile of namespace `bench` written; `body` runs with the fabric, and everything is torn down after,
+ * also on failure.
+ */
+export async function withBenchNode<T>(
+  pool: { cidr: string; vxlanMode: 'Always' | 'Never'; natOutgoing: boolean },
+  body: (fabric: Fabric) => Promise<T>,
+): Promise<T> {
+  const topo = await Topology.create();
+  let fabric: Fabric | undefined;
+  try {
+    await topo.addSegment('lan');
+    await topo.addNode('etcd', { segment: 'lan', address: `${ETCD_ADDRESS}/24` });
+    await topo.addNode(BENCH_NODE, { segment: 'lan', address: `${BENCH_NODE_ADDRESS}/24`, gateway: ETCD_ADDRESS });
+    fabric = await Fabric.start(topo, 'etcd', ETCD_ADDRESS);
+    await fabric.apply(
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'IPPool',
+        metadata: { name: 'bench' },
+        spec: { blockSize: 26, ipipMode: 'Never', ...pool },
+      },
+      {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'Profile',
+        metadata: { name: 'kns.bench' },
+        spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+      },
+    );
+    return await body(fabric);
+  } finally {
+    await topo.destroy();
+    await fabric?.stop();
+  }
 }
