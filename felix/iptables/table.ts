@@ -150,10 +150,13 @@ export class IptablesTable {
 
   private readonly chains = new Map<string, RenderedChain>();
   /**
-   * The rules (as JSON) each of our chains was last rendered from: setChains renders again (rule text, checks)
-   * only the chains whose rules changed. Felix hands over every chain on every apply, most of them unchanged.
+   * The rules each of our chains was last rendered from, as given and as JSON, and the setChains call that last
+   * named it: setChains renders again (rule text, checks) only the chains whose rules changed. Felix hands over
+   * every chain on every apply (tens of thousands), most of them unchanged and most of those as the very same array,
+   * so that case costs one lookup.
    */
-  private readonly renderedFrom = new Map<string, string>();
+  private readonly renderedFrom = new Map<string, { rules: readonly Rule[]; json: string; call: number }>();
+  private setChainsCalls = 0;
   private readonly insertions = new Map<string, RenderedChain>();
   /** What the kernel holds, as far as we know; undefined: read it before the next write. */
   private kernel: MutableKernelTable | undefined;
@@ -204,29 +207,41 @@ export class IptablesTable {
    * on a bad chain.
    */
   setChains(chains: Iterable<Chain>): void {
-    const rendered = new Map<string, RenderedChain>();
-    const sources = new Map<string, string>();
+    const call = ++this.setChainsCalls;
+    const changed = new Map<string, Chain>();
+    let named = 0;
     for (const chain of chains) {
+      const from = this.renderedFrom.get(chain.name);
+      if (from?.call === call || changed.has(chain.name)) throw new Error(`chain ${chain.name} given twice`);
+      if (from !== undefined) {
+        from.call = call;
+        named++;
+        if (from.rules === chain.rules) continue;
+      }
       this.assertOurs(chain.name);
-      if (rendered.has(chain.name)) throw new Error(`chain ${chain.name} given twice`);
-      const source = JSON.stringify(chain.rules);
-      const current = this.chains.get(chain.name);
-      rendered.set(
-        chain.name,
-        current !== undefined && this.renderedFrom.get(chain.name) === source ? current : renderChain(chain),
-      );
-      sources.set(chain.name, source);
+      changed.set(chain.name, chain);
     }
-    for (const name of this.chains.keys()) if (!rendered.has(name)) this.removeChain(name);
-    for (const chain of rendered.values()) this.storeChain(chain);
-    for (const [name, source] of sources) this.renderedFrom.set(name, source);
+    // Not every chain we hold was named again: the others go.
+    if (named < this.renderedFrom.size) {
+      for (const [name, from] of this.renderedFrom) if (from.call !== call) this.removeChain(name);
+    }
+    for (const chain of changed.values()) {
+      const json = JSON.stringify(chain.rules);
+      const from = this.renderedFrom.get(chain.name);
+      if (from?.json !== json) this.storeChain(renderChain(chain));
+      this.renderedFrom.set(chain.name, { rules: chain.rules, json, call });
+    }
   }
 
   /** Adds or replaces one of our chains. */
   updateChain(chain: Chain): void {
     this.assertOurs(chain.name);
     this.storeChain(renderChain(chain));
-    this.renderedFrom.set(chain.name, JSON.stringify(chain.rules));
+    this.renderedFrom.set(chain.name, {
+      rules: chain.rules,
+      json: JSON.stringify(chain.rules),
+      call: this.setChainsCalls,
+    });
   }
 
   removeChain(name: string): void {
@@ -280,7 +295,7 @@ export class IptablesTable {
   private storeChain(chain: RenderedChain): void {
     const previous = this.chains.get(chain.name);
     // The same bodies in the same chain hash the same: keep the previous one, hashed already.
-    if (previous !== undefined && sameStrings(previous.bodies, chain.bodies)) return;
+    if (previous === chain || (previous !== undefined && sameStrings(previous.bodies, chain.bodies))) return;
     this.chains.set(chain.name, chain);
     this.dirty.add(chain.name);
   }

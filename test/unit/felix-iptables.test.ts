@@ -778,6 +778,24 @@ describe('IptablesTable', () => {
     });
   });
 
+  it('takes the same rules in a new array as unchanged, refuses a chain given twice, and drops chains not named', async () => {
+    const fake = new FakeIptables();
+    const table = fakeTable(fake);
+    table.setChains([endpoint, policy]);
+    await table.apply();
+    table.setChains([endpoint, { name: policy.name, rules: policy.rules.map((r) => ({ ...r })) }]);
+    assert.equal((await table.apply()).linesWritten, 0);
+
+    assert.throws(() => table.setChains([policy, endpoint, policy]), /chain cali-pi-_pol given twice/);
+    assert.throws(() => table.setChains([cali_INPUT, cali_INPUT]), /chain cali-INPUT given twice/);
+    assert.equal((await table.apply()).linesWritten, 0, 'a refused call changes nothing');
+    assert.ok(fake.chains.has(policy.name) && !fake.chains.has(cali_INPUT.name));
+
+    table.setChains([endpoint]);
+    await table.apply();
+    assert.deepEqual([fake.chains.has(endpoint.name), fake.chains.has(policy.name)], [true, false]);
+  });
+
   it('writes one changed chain without reading the kernel', async () => {
     const fake = new FakeIptables();
     const table = fakeTable(fake);
