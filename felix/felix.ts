@@ -4,19 +4,18 @@
 // into the next one. Every refresh interval the managers re-read the kernel and repair what drifted.
 import { type Backend, KvSyncer, kindByAlias, Syncer, type SyncStatus } from '../datastore';
 import { IPAM_PREFIX } from '../ipam';
-import { ipSetNameForId } from '../policy';
 import { computeDataplane, type DesiredDataplane, IPIP_DEVICE, VXLAN_DEVICE } from './calc/dataplane';
 import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS, policyInputsOf } from './calc/inputs';
-import { computePolicy } from './calc/policy';
+import { type LocalWorkload, PolicyCalculation } from './calc/policy';
 import { type FelixSettings, felixSettings } from './config';
 import { InterfaceManager } from './interfaces';
 import { IpipDevice } from './ipip-device';
-import { IpSetManager } from './ipsets';
+import { IpSetManager, type IpSetSpec } from './ipsets';
 import { detectBackend, IptablesTable, type TableName } from './iptables';
 import { NeighborManager } from './neighbors';
 import { FELIX_ROUTE_PROTOCOL, RouteTable } from './routes';
-import { renderBaseRules } from './rules';
-import { endpointPolicyRules, policyChains, profileChains } from './rules/policy';
+import { RenderMemo, renderBaseRules } from './rules';
+import { PolicyRenderMemo, policyRulesInput } from './rules/policy';
 import { UnchangedInput } from './unchanged';
 import { VxlanDevice } from './vxlan';
 
@@ -34,6 +33,8 @@ export interface FelixStatus {
   endpoints: number;
   policies: number;
   lastApplyMs: number;
+  /** When the last apply ended, in ms since the epoch (0: none yet): how fresh the dataplane is. */
+  lastApplyAt: number;
   /** Problems of the last apply (a device missing, a command failing), empty when all went through. */
   problems: string[];
   /** Applies run, and kernel writes made (routes, neighbours, sysctls, iptables and ipset lines): a steady state adds none. */
@@ -69,6 +70,14 @@ export class Felix {
   private ipsets: IpSetManager | undefined;
   /** The sets last handed to the ipset manager, to remove the ones no longer rendered. */
   private ipSetNames = new Set<string>();
+  /** Each set as last handed to the ipset manager. */
+  private ipSetsGiven = new Map<string, IpSetSpec>();
+  private readonly policyCalculation = new PolicyCalculation();
+  private readonly policyRenderMemo = new PolicyRenderMemo();
+  /** The doNotTrack and preDNAT policies last logged as not enforced. */
+  private notEnforced = '';
+  private readonly baseRenderMemo = new RenderMemo();
+  private readonly workloadLists = new WeakMap<DesiredDataplane, { locals: LocalWorkload[]; interfaces: string[] }>();
   /** Created at the first apply, once the iptables backend (legacy or nft) is detected. */
   private tables: IptablesTable[] | undefined;
   private settings: FelixSettings;
@@ -79,6 +88,8 @@ export class Felix {
   private desired: DesiredDataplane | undefined;
   private applying = false;
   private dirty = false;
+  /** Something beyond policy changed since the last apply (or it failed): the next apply does everything. */
+  private dataplaneDirty = true;
   private applyTokens = APPLY_BURST;
   private applyTokensAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -86,7 +97,10 @@ export class Felix {
   private resyncIntervalMs = 0;
   private stopped = false;
   private lastApplyMs = 0;
+  private lastApplyAt = 0;
   private problems: string[] = [];
+  /** Problems of the last apply of routes, neighbours, devices and sysctls (kept by applies of policy alone). */
+  private dataplaneProblems: string[] = [];
   private applied = false;
   private applies = 0;
   /** Policies that select a local endpoint, as of the last apply. */
@@ -107,7 +121,7 @@ export class Felix {
       interfacePrefix: this.settings.interfacePrefix,
       onInterfaceUp: (name) => {
         this.routes.deviceChanged(name);
-        this.scheduleApply();
+        this.scheduleApply(true);
       },
       log,
     });
@@ -115,7 +129,8 @@ export class Felix {
       backend,
       {
         onUpdates: (updates) => {
-          if (applyResourceUpdates(this.inputs, updates)) this.scheduleApply();
+          const change = applyResourceUpdates(this.inputs, updates);
+          if (change.changed) this.scheduleApply(change.dataplane);
         },
         onStatus: (status, err) => this.onSyncStatus('resources', status, err),
       },
@@ -123,7 +138,7 @@ export class Felix {
     );
     this.ipamSyncer = new KvSyncer(backend, IPAM_PREFIX, {
       onUpdates: (updates) => {
-        if (applyIpamUpdates(this.inputs, updates)) this.scheduleApply();
+        if (applyIpamUpdates(this.inputs, updates)) this.scheduleApply(true);
       },
       onStatus: (status, err) => this.onSyncStatus('ipam', status, err),
     });
@@ -148,10 +163,11 @@ export class Felix {
 
   status(): FelixStatus {
     return {
-      inSync: this.datastoreInSync() && this.applied && !this.dirty && this.problems.length === 0,
+      inSync: this.datastoreInSync() && this.applied && !this.dirty && !this.applying && this.problems.length === 0,
       endpoints: this.desired?.workloads.length ?? 0,
       policies: this.policyCount,
       lastApplyMs: this.lastApplyMs,
+      lastApplyAt: this.lastApplyAt,
       problems: [...this.problems],
       applies: this.applies,
       writes: this.routeWrites + this.ruleWrites + this.neighbors.stats.writes + this.interfaces.stats.writes,
@@ -165,12 +181,14 @@ export class Felix {
   private onSyncStatus(which: 'resources' | 'ipam', status: SyncStatus, err?: Error): void {
     this.syncStatus[which] = status;
     // While the datastore is away the dataplane stays as it is: nothing is recomputed from a partial view.
-    if (status === 'in-sync') this.scheduleApply();
+    if (status === 'in-sync') this.scheduleApply(true);
     else if (err) this.options.log?.(`datastore (${which}): ${status}: ${err.message}`);
   }
 
-  private scheduleApply(): void {
+  /** `dataplane`: something beyond policy changed, so routes, neighbours, devices and sysctls are worked out again. */
+  private scheduleApply(dataplane: boolean): void {
     this.dirty = true;
+    if (dataplane) this.dataplaneDirty = true;
     if (this.applying || this.stopped || !this.datastoreInSync()) return;
     setImmediate(() => void this.applyLoop());
   }
@@ -183,7 +201,7 @@ export class Felix {
       this.neighborsApplied.forget();
       this.interfaces.recheckAll();
       void this.routes.resync().catch((err: Error) => this.options.log?.(`route resync: ${err.message}`));
-      this.scheduleApply();
+      this.scheduleApply(true);
       this.scheduleResync();
     }, this.settings.routeRefreshIntervalMs);
     this.resyncTimer.unref();
@@ -213,6 +231,7 @@ export class Felix {
       this.problems = [(err as Error).message];
       this.options.log?.(`apply failed: ${(err as Error).message}; retrying in ${RETRY_MS} ms`);
       this.dirty = true;
+      this.dataplaneDirty = true;
       this.retryTimer = setTimeout(() => void this.applyLoop(), RETRY_MS);
     } finally {
       this.applying = false;
@@ -223,11 +242,27 @@ export class Felix {
     const started = performance.now();
     this.settings = felixSettings(this.inputs.felixConfigs.values(), this.options.nodeName);
     if (this.settings.routeRefreshIntervalMs !== this.resyncIntervalMs) this.scheduleResync();
-    const desired = computeDataplane(this.inputs, this.options.nodeName, this.settings);
-    this.desired = desired;
-    this.options.onDesired?.(desired);
-    const problems: string[] = [];
+    // A change of policy alone (the common case under load) leaves the rest of the desired dataplane as it was.
+    if (this.dataplaneDirty || !this.desired) {
+      this.dataplaneDirty = false;
+      const desired = computeDataplane(this.inputs, this.options.nodeName, this.settings);
+      this.desired = desired;
+      this.options.onDesired?.(desired);
+      this.dataplaneProblems = await this.applyDataplane(desired);
+      if (this.dataplaneProblems.length > 0) this.dataplaneDirty = true;
+    }
+    const problems = [...this.dataplaneProblems, ...(await this.applyRules(this.desired))];
+    this.problems = problems;
+    this.applied = true;
+    this.applies++;
+    this.lastApplyMs = Math.round(performance.now() - started);
+    this.lastApplyAt = performance.timeOrigin + performance.now();
+    for (const p of problems) this.options.log?.(p);
+  }
 
+  /** Tunnel devices, interface sysctls, routes and neighbours. */
+  private async applyDataplane(desired: DesiredDataplane): Promise<string[]> {
+    const problems: string[] = [];
     // The tunnel devices first: routes through them need them.
     const tunnels = JSON.stringify([desired.ipip, desired.vxlan, desired.nodeAddress, this.settings]);
     if (this.tunnelsApplied.needed(tunnels)) {
@@ -250,13 +285,7 @@ export class Felix {
       this.neighborsApplied.ran(neighborInput, neighborProblems.length === 0);
       problems.push(...neighborProblems);
     }
-    problems.push(...(await this.applyRules(desired)));
-
-    this.problems = problems;
-    this.applied = true;
-    this.applies++;
-    this.lastApplyMs = Math.round(performance.now() - started);
-    for (const p of problems) this.options.log?.(p);
+    return problems;
   }
 
   /**
@@ -264,13 +293,24 @@ export class Felix {
    * then the filter, nat and raw tables, then the sets no rule refers to any more are destroyed.
    */
   private async applyRules(desired: DesiredDataplane): Promise<string[]> {
-    const policy = computePolicy(
-      policyInputsOf(this.inputs),
-      desired.workloads.map((w) => ({ iface: w.name, endpoint: w.endpoint })),
-    );
+    // The same arrays while the dataplane is not recomputed: the calculation and the renderer skip their checks.
+    let workloads = this.workloadLists.get(desired);
+    if (!workloads) {
+      workloads = {
+        locals: desired.workloads.map((w) => ({ iface: w.name, endpoint: w.endpoint })),
+        interfaces: desired.workloads.map((w) => w.name),
+      };
+      this.workloadLists.set(desired, workloads);
+    }
+    const policy = this.policyCalculation.update(policyInputsOf(this.inputs), workloads.locals, this.options.nodeName);
+    const notEnforced = policy.notEnforced.join(', ');
+    if (notEnforced !== this.notEnforced && notEnforced !== '') {
+      this.options.log?.(`not enforced (doNotTrack and preDNAT policy is not implemented): ${notEnforced}`);
+    }
+    this.notEnforced = notEnforced;
     this.policyCount = policy.policies.length;
     const rules = renderBaseRules({
-      workloadInterfaces: desired.workloads.map((w) => w.name),
+      workloadInterfaces: workloads.interfaces,
       interfacePrefix: this.settings.interfacePrefix,
       failsafeInbound: this.settings.failsafeInbound,
       failsafeOutbound: this.settings.failsafeOutbound,
@@ -285,28 +325,19 @@ export class Felix {
       natPools: desired.natPools,
       allPools: desired.allPools,
       natOutgoingAddress: this.settings.natOutgoingAddress,
-      // An endpoint felix knows no policy or profile of gets none: its chain drops everything, as Calico's does.
-      endpointPolicy: (iface, direction) => {
-        const plan = policy.endpoints.get(iface);
-        return endpointPolicyRules(direction, {
-          tiers: plan?.[direction] ?? [],
-          profiles: plan?.profiles ?? [],
-        });
-      },
-      policyChains: [
-        ...policy.policies.flatMap((p) => policyChains(p.policy, p.kind)),
-        ...policy.profiles.flatMap((p) => profileChains(p)),
-      ],
-      policyIpSets: policy.ipSets.map((set) => ({
-        name: ipSetNameForId(set.id),
-        type: set.type,
-        members: set.members,
-      })),
+      ...policyRulesInput(policy, this.policyRenderMemo),
+      memo: this.baseRenderMemo,
     });
     this.ipsets ??= new IpSetManager({ resyncIntervalMs: this.settings.ipsetsRefreshIntervalMs });
     const ipsets = this.ipsets;
     const names = new Set(rules.ipSets.map((set) => set.name));
-    for (const set of rules.ipSets) ipsets.setIpSet(set);
+    const given = new Map<string, IpSetSpec>();
+    for (const set of rules.ipSets) {
+      // A policy set the calculation kept is the spec handed over last time: nothing to compare.
+      if (this.ipSetsGiven.get(set.name) !== set) ipsets.setIpSet(set);
+      given.set(set.name, set);
+    }
+    this.ipSetsGiven = given;
     for (const name of this.ipSetNames) if (!names.has(name)) ipsets.removeIpSet(name);
     this.ipSetNames = names;
     this.ruleWrites += (await ipsets.apply()).lines;

@@ -20,6 +20,7 @@ export interface FelixInputs {
   profiles: Map<string, Resource>;
   /** NetworkSets and GlobalNetworkSets, by `kind/namespace/name`. */
   networkSets: Map<string, Resource>;
+  hostEndpoints: Map<string, Resource>;
 }
 
 export function emptyInputs(): FelixInputs {
@@ -34,13 +35,14 @@ export function emptyInputs(): FelixInputs {
     tiers: new Map(),
     profiles: new Map(),
     networkSets: new Map(),
+    hostEndpoints: new Map(),
   };
 }
 
 /** The part of the inputs the policy calculation reads. */
 export function policyInputsOf(inputs: FelixInputs): PolicyInputs {
-  const { policies, tiers, profiles, networkSets, endpoints } = inputs;
-  return { policies, tiers, profiles, networkSets, endpoints };
+  const { policies, tiers, profiles, networkSets, endpoints, hostEndpoints } = inputs;
+  return { policies, tiers, profiles, networkSets, endpoints, hostEndpoints };
 }
 
 function mapOfKind(inputs: FelixInputs, kind: string): Map<string, Resource> | undefined {
@@ -63,6 +65,8 @@ function mapOfKind(inputs: FelixInputs, kind: string): Map<string, Resource> | u
     case 'NetworkSet':
     case 'GlobalNetworkSet':
       return inputs.networkSets;
+    case 'HostEndpoint':
+      return inputs.hostEndpoints;
     default:
       return undefined;
   }
@@ -81,6 +85,7 @@ export const FELIX_KINDS = [
   'profile',
   'networkset',
   'globalnetworkset',
+  'hostendpoint',
 ] as const;
 
 /** Where a resource is kept in its map: kinds that share a map (two NetworkPolicy groups, two set kinds) stay apart. */
@@ -100,18 +105,36 @@ function inputKey(object: Resource): string {
   }
 }
 
-/** Applies resource updates; returns whether anything felix reads changed. */
-export function applyResourceUpdates(inputs: FelixInputs, updates: readonly SyncUpdate<Resource>[]): boolean {
-  let changed = false;
+/** Kinds only the policy calculation reads: a change of them leaves routes, neighbours and devices as they are. */
+const POLICY_ONLY_KINDS: ReadonlySet<string> = new Set([
+  'NetworkPolicy',
+  'GlobalNetworkPolicy',
+  'Tier',
+  'Profile',
+  'NetworkSet',
+  'GlobalNetworkSet',
+  'HostEndpoint',
+]);
+
+/** What a batch of updates changed: anything felix reads, and of that anything beyond policy. */
+export interface InputChange {
+  changed: boolean;
+  dataplane: boolean;
+}
+
+/** Applies resource updates; says whether anything felix reads changed, and whether only policy did. */
+export function applyResourceUpdates(inputs: FelixInputs, updates: readonly SyncUpdate<Resource>[]): InputChange {
+  const change: InputChange = { changed: false, dataplane: false };
   for (const { type, object } of updates) {
     const map = mapOfKind(inputs, object.kind);
     if (!map) continue;
     const key = inputKey(object);
     if (type === 'DELETED') map.delete(key);
     else map.set(key, object);
-    changed = true;
+    change.changed = true;
+    if (!POLICY_ONLY_KINDS.has(object.kind)) change.dataplane = true;
   }
-  return changed;
+  return change;
 }
 
 /** Applies IPAM key updates (blocks and host affinities; handles are not felix's concern). */

@@ -45,10 +45,19 @@ export interface PolicyInputs {
   networkSets: Map<string, Resource>;
   /** Every WorkloadEndpoint, local or not, by `namespace/name`. */
   endpoints: Map<string, Resource>;
+  /** Every HostEndpoint, local or not, by name. */
+  hostEndpoints: Map<string, Resource>;
 }
 
 export function emptyPolicyInputs(): PolicyInputs {
-  return { policies: new Map(), tiers: new Map(), profiles: new Map(), networkSets: new Map(), endpoints: new Map() };
+  return {
+    policies: new Map(),
+    tiers: new Map(),
+    profiles: new Map(),
+    networkSets: new Map(),
+    endpoints: new Map(),
+    hostEndpoints: new Map(),
+  };
 }
 
 export type TierDefaultAction = 'Deny' | 'Pass';
@@ -75,6 +84,8 @@ export interface EndpointPolicy {
   egress: EndpointTier[];
   /** Profiles that exist, in the endpoint's order. */
   profiles: string[];
+  /** A host endpoint's policy for traffic forwarded through it: the tiers of its applyOnForward policies. */
+  forward?: { ingress: EndpointTier[]; egress: EndpointTier[] };
 }
 
 export interface SelectorIpSet {
@@ -90,19 +101,38 @@ export interface SelectorIpSet {
 /** A named port's protocol as Calico's named-port sets take it: a rule's protocol, or any when it names none. */
 type NamedPortProtocol = 'tcp' | 'udp' | 'sctp' | 'any';
 
-/** The IP set of a named port on the endpoints a selector matches (Calico's IPSetData with a named port). */
-interface NamedPortSet {
+/**
+ * What an IP set holds: the addresses of the endpoints and network sets a selector matches, or, with a named port,
+ * `address,protocol:port` of that port on the endpoints it matches (Calico's IPSetData).
+ */
+interface IpSetDefinition {
   selector: Selector;
-  protocol: NamedPortProtocol;
-  port: string;
+  namedPort?: { protocol: NamedPortProtocol; port: string };
 }
 
+export interface DesiredPolicyChanges {
+  endpoints: number;
+  policies: number;
+  ipSets: number;
+}
+
+/**
+ * The policy part of the desired dataplane. Between two updates of one PolicyCalculation, what did not change is the
+ * same object (an endpoint's EndpointPolicy, a ProtoPolicy, a SelectorIpSet), so renderers can keep what they made
+ * of it.
+ */
 export interface DesiredPolicy {
   /** By local workload interface. */
   endpoints: Map<string, EndpointPolicy>;
   policies: { kind: PolicyKind; policy: ProtoPolicy }[];
   profiles: ProtoProfile[];
   ipSets: SelectorIpSet[];
+  /** This node's host endpoint interfaces, sorted: their EndpointPolicy is in `endpoints` too. */
+  hostInterfaces: string[];
+  /** Policies tabby does not render (doNotTrack, preDNAT), as `<kind> <name>`: for the log and status. */
+  notEnforced: string[];
+  /** How many of each were computed anew by this update (the rest were kept). */
+  recomputed: DesiredPolicyChanges;
 }
 
 /** A policy of any of the three kinds, in Calico's terms. */
@@ -119,6 +149,13 @@ interface NormalisedPolicy {
   namespace: string;
   inboundRules: Rule[];
   outboundRules: Rule[];
+  /** Also applies to traffic forwarded through the host endpoints it selects. */
+  applyOnForward: boolean;
+  /**
+   * doNotTrack or preDNAT: Calico renders these in the raw and mangle tables only, never in the filter chains of
+   * normal policy. tabby does not render them: they are reported, not enforced.
+   */
+  untrackedOrPreDnat: boolean;
 }
 
 interface PolicySpec {
@@ -130,6 +167,9 @@ interface PolicySpec {
   types?: string[];
   ingress?: Rule[];
   egress?: Rule[];
+  applyOnForward?: boolean;
+  preDNAT?: boolean;
+  doNotTrack?: boolean;
 }
 
 function typesOf(spec: PolicySpec): { ingress: boolean; egress: boolean } {
@@ -186,6 +226,8 @@ function normalise(resource: Resource): NormalisedPolicy | undefined {
       namespace,
       inboundRules: spec.ingress ?? [],
       outboundRules: spec.egress ?? [],
+      applyOnForward: spec.applyOnForward === true,
+      untrackedOrPreDnat: spec.doNotTrack === true || spec.preDNAT === true,
     };
   } catch {
     // A selector or rule the datastore accepted but we cannot use: the policy is left out rather than stopping felix.
@@ -264,14 +306,13 @@ function namedPortProtocolOf(p: string | number | undefined): NamedPortProtocol 
   return 'tcp';
 }
 
-/** The policy's rules in the form felix renders, noting each selector an IP set must hold. */
+/** The policy's rules in the form felix renders, noting each IP set they need. */
 class RuleConverter {
-  readonly selectors = new Map<string, Selector>();
-  readonly namedPorts = new Map<string, NamedPortSet>();
+  readonly sets = new Map<string, IpSetDefinition>();
 
   ipSetIdOf(selectorText: string): string {
     const selector = parseSelector(selectorText);
-    this.selectors.set(selector.uniqueId, selector);
+    this.sets.set(selector.uniqueId, { selector });
     return selector.uniqueId;
   }
 
@@ -280,7 +321,7 @@ class RuleConverter {
     const selector = parseSelector(selectorText || 'all()');
     return names.map((port) => {
       const id = makeUniqueId('n', `${selector.uniqueId},${protocol},${port}`);
-      this.namedPorts.set(id, { selector, protocol, port });
+      this.sets.set(id, { selector, namedPort: { protocol, port } });
       return id;
     });
   }
@@ -350,37 +391,85 @@ function effectiveLabels(
   return { ...inherited, ...own, ...(namespace ? { [NAMESPACE_LABEL]: namespace } : {}) };
 }
 
-interface Member {
-  labels: Record<string, string>;
-  cidrs: string[];
-  /** A workload's named ports. */
-  ports: { name: string; protocol: string; port: number }[];
+/** One string per label set, equal exactly when the labels are: tells a label change from another change. */
+function labelsKey(labels: Record<string, string>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}\u0000${labels[k]}`)
+    .join('\u0001');
 }
 
-function membersOf(inputs: PolicyInputs): Member[] {
-  const members: Member[] = [];
-  for (const wep of inputs.endpoints.values()) {
-    const spec = (wep.spec ?? {}) as {
-      ipNetworks?: string[];
-      profiles?: string[];
-      ports?: { name: string; protocol: string; port: number }[];
-    };
-    const namespace = wep.metadata.namespace ?? '';
-    members.push({
-      labels: effectiveLabels(wep.metadata.labels, namespace, spec.profiles ?? [], inputs.profiles),
-      cidrs: ipv4Nets(spec.ipNetworks),
-      ports: spec.ports ?? [],
-    });
-  }
-  for (const set of inputs.networkSets.values()) {
-    const namespace = set.kind === 'NetworkSet' ? (set.metadata.namespace ?? '') : '';
-    members.push({
-      labels: effectiveLabels(set.metadata.labels, namespace, namespace ? [`kns.${namespace}`] : [], inputs.profiles),
-      cidrs: ipv4Nets((set.spec as { nets?: string[] } | undefined)?.nets),
-      ports: [],
-    });
-  }
-  return members;
+interface NamedPort {
+  name: string;
+  protocol: string;
+  port: number;
+}
+
+/** A workload endpoint or network set as IP sets see it. */
+interface Member {
+  /** The profiles whose labels it inherits. */
+  profiles: readonly string[];
+  labels: Record<string, string>;
+  labelsKey: string;
+  cidrs: string[];
+  /** A workload's named ports. */
+  ports: NamedPort[];
+}
+
+interface EndpointSpec {
+  ipNetworks?: string[];
+  profiles?: string[];
+  ports?: NamedPort[];
+}
+
+function endpointMember(wep: Resource, profiles: Map<string, Resource>): Member {
+  const spec = (wep.spec ?? {}) as EndpointSpec;
+  const profileNames = spec.profiles ?? [];
+  const labels = effectiveLabels(wep.metadata.labels, wep.metadata.namespace ?? '', profileNames, profiles);
+  return {
+    profiles: profileNames,
+    labels,
+    labelsKey: labelsKey(labels),
+    cidrs: ipv4Nets(spec.ipNetworks),
+    ports: spec.ports ?? [],
+  };
+}
+
+function networkSetMember(set: Resource, profiles: Map<string, Resource>): Member {
+  const namespace = set.kind === 'NetworkSet' ? (set.metadata.namespace ?? '') : '';
+  const profileNames = namespace ? [`kns.${namespace}`] : [];
+  const labels = effectiveLabels(set.metadata.labels, namespace, profileNames, profiles);
+  return {
+    profiles: profileNames,
+    labels,
+    labelsKey: labelsKey(labels),
+    cidrs: ipv4Nets((set.spec as { nets?: string[] } | undefined)?.nets),
+    ports: [],
+  };
+}
+
+/** A host endpoint is selected by its labels (and its profiles'); its expected IPs are its addresses in IP sets. */
+function hostEndpointMember(hep: Resource, profiles: Map<string, Resource>): Member {
+  const spec = (hep.spec ?? {}) as { expectedIPs?: string[]; profiles?: string[]; ports?: NamedPort[] };
+  const profileNames = spec.profiles ?? [];
+  const labels = effectiveLabels(hep.metadata.labels, '', profileNames, profiles);
+  return {
+    profiles: profileNames,
+    labels,
+    labelsKey: labelsKey(labels),
+    cidrs: ipv4Nets(spec.expectedIPs),
+    ports: spec.ports ?? [],
+  };
+}
+
+/**
+ * The interface of a HostEndpoint of this node that felix polices: its interfaceName. One without (expectedIPs
+ * alone) only puts its addresses in IP sets; the all-interfaces endpoint (`*`) is not implemented by tabby.
+ */
+function localHostInterface(hep: Resource, nodeName: string): string | undefined {
+  const spec = (hep.spec ?? {}) as { node?: string; interfaceName?: string };
+  if (nodeName === '' || spec.node !== nodeName || !spec.interfaceName || spec.interfaceName === '*') return undefined;
+  return spec.interfaceName;
 }
 
 function tierOf(inputs: PolicyInputs, name: string): { order: number; defaultAction: TierDefaultAction } | undefined {
@@ -404,87 +493,574 @@ export interface LocalWorkload {
   endpoint: string;
 }
 
-export function computePolicy(inputs: PolicyInputs, locals: readonly LocalWorkload[]): DesiredPolicy {
-  const policies = [...inputs.policies.values()]
-    .map(normalise)
-    .filter((p): p is NormalisedPolicy => p !== undefined)
-    .map((p) => ({ ...p, tierInfo: tierOf(inputs, p.tier) }))
-    // A policy in a tier that does not exist is not in force (Calico's calculation drops it too).
-    .filter((p) => p.tierInfo !== undefined);
-  const tierNames = [...new Set(policies.map((p) => p.tier))]
-    .map((name) => ({ name, order: tierOf(inputs, name)!.order }))
-    .sort(byOrderThenName)
-    .map((t) => t.name);
-  const sorted = [...policies].sort(byOrderThenName);
+/** A policy in force: normalised, in a tier that exists. */
+interface PolicyInForce extends NormalisedPolicy {
+  tierOrder: number;
+  defaultAction: TierDefaultAction;
+}
 
-  const endpoints = new Map<string, EndpointPolicy>();
-  const usedPolicies = new Map<string, NormalisedPolicy>();
-  const usedProfiles = new Set<string>();
-  for (const { iface, endpoint } of locals) {
-    const wep = inputs.endpoints.get(endpoint);
-    if (!wep) continue;
-    const spec = (wep.spec ?? {}) as { profiles?: string[] };
-    const labels = effectiveLabels(
-      wep.metadata.labels,
-      wep.metadata.namespace ?? '',
-      spec.profiles ?? [],
-      inputs.profiles,
-    );
-    const selecting = sorted.filter((p) => p.selector.evaluate(labels));
-    const tiersFor = (direction: 'ingress' | 'egress'): EndpointTier[] =>
-      tierNames.flatMap((tier) => {
-        const inTier = selecting.filter((p) => p.tier === tier && p[direction]);
-        if (inTier.length === 0) return [];
-        for (const p of inTier) usedPolicies.set(`${p.kind}/${p.name}`, p);
-        const policies = inTier.map((p) => ({ kind: p.kind, name: p.name, order: p.order }));
-        const { order, defaultAction } = tierOf(inputs, tier)!;
-        return [{ name: tier, order, defaultAction, policies }];
-      });
-    const profiles = (spec.profiles ?? []).filter((name) => inputs.profiles.has(name));
-    for (const name of profiles) usedProfiles.add(name);
-    endpoints.set(iface, { ingress: tiersFor('ingress'), egress: tiersFor('egress'), profiles });
+/** What was converted from a policy's or profile's rules, and the IP sets those rules use. */
+interface Converted<T> {
+  value: T;
+  sets: Map<string, IpSetDefinition>;
+}
+
+interface PolicyState {
+  resource: Resource;
+  /** Undefined when it is not in force (a selector or rule we cannot use, a tier that does not exist). */
+  policy: PolicyInForce | undefined;
+  /** Local interfaces it selects. */
+  selects: Set<string>;
+  /** Its chains' content, while it selects a local endpoint. */
+  converted: Converted<{ kind: PolicyKind; policy: ProtoPolicy }> | undefined;
+}
+
+interface LocalState {
+  /** A HostEndpoint (by name), or a WorkloadEndpoint (by `namespace/name`). */
+  host: boolean;
+  endpoint: string;
+  resource: Resource;
+  member: Member;
+  /** Keys of the policies that select it. */
+  selectedBy: Set<string>;
+}
+
+interface ProfileState {
+  resource: Resource;
+  converted: Converted<ProtoProfile>;
+}
+
+interface IpSetState {
+  definition: IpSetDefinition;
+  /** Policies and profiles in force whose rules use it. */
+  refs: number;
+  /** Keys of the members (endpoints, network sets) its selector matches. */
+  members: Set<string>;
+  /** Undefined: to be worked out again at the end of the update. */
+  output: SelectorIpSet | undefined;
+}
+
+/**
+ * Keys of `current` whose value is not the object `seen` has for them (added, replaced, removed); `seen` is then
+ * made a copy of `current`. The datastore hands over a new object for every change, so identity tells what changed.
+ */
+function changedKeys(seen: Map<string, Resource>, current: ReadonlyMap<string, Resource>): Set<string> {
+  const changed = new Set<string>();
+  for (const [key, value] of current) {
+    if (seen.get(key) !== value) {
+      changed.add(key);
+      seen.set(key, value);
+    }
+  }
+  for (const key of seen.keys()) {
+    if (!current.has(key)) {
+      changed.add(key);
+      seen.delete(key);
+    }
+  }
+  return changed;
+}
+
+const ENDPOINT_MEMBER = 'wep:';
+const NETWORK_SET_MEMBER = 'set:';
+const HOST_ENDPOINT_MEMBER = 'hep:';
+type MemberKind = typeof ENDPOINT_MEMBER | typeof NETWORK_SET_MEMBER | typeof HOST_ENDPOINT_MEMBER;
+const MEMBER_KIND_LENGTH = 4;
+
+/** Where each kind of IP set member is kept in the inputs, and how it is seen. */
+const MEMBER_KINDS: Record<
+  MemberKind,
+  {
+    of(inputs: PolicyInputs): Map<string, Resource>;
+    member(resource: Resource, profiles: Map<string, Resource>): Member;
+  }
+> = {
+  [ENDPOINT_MEMBER]: { of: (inputs) => inputs.endpoints, member: endpointMember },
+  [NETWORK_SET_MEMBER]: { of: (inputs) => inputs.networkSets, member: networkSetMember },
+  [HOST_ENDPOINT_MEMBER]: { of: (inputs) => inputs.hostEndpoints, member: hostEndpointMember },
+};
+
+/**
+ * felix's policy calculation, incremental as Calico's calculation graph: each update works out only what the
+ * inputs' changes touch. A changed policy is matched against the local endpoints and its rules converted again; a
+ * changed endpoint (labels, addresses, profiles) is matched against the policies and the IP sets in use; an IP set's
+ * members are kept per set, so a label change moves an address between sets without touching any chain. The result
+ * of an update is what computePolicy would compute from scratch, with unchanged parts kept as the same objects.
+ */
+export class PolicyCalculation {
+  private readonly seen = {
+    policies: new Map<string, Resource>(),
+    tiers: new Map<string, Resource>(),
+    profiles: new Map<string, Resource>(),
+    endpoints: new Map<string, Resource>(),
+    networkSets: new Map<string, Resource>(),
+    hostEndpoints: new Map<string, Resource>(),
+  };
+  private readonly policies = new Map<string, PolicyState>();
+  /** The interface each HostEndpoint of this node claims, by HostEndpoint name. */
+  private readonly hostClaims = new Map<string, string>();
+  /** doNotTrack and preDNAT policies, by key: reported as not enforced. */
+  private readonly notEnforced = new Map<string, string>();
+  /** By interface. */
+  private readonly locals = new Map<string, LocalState>();
+  /** Each local endpoint's policy, by interface; and the interfaces whose policy is to be worked out again. */
+  private readonly plans = new Map<string, EndpointPolicy>();
+  private readonly replan = new Set<string>();
+  /** The local workloads of the last update: the same array again means none came or went. */
+  private lastLocals: readonly LocalWorkload[] | undefined;
+  /** Endpoints and network sets, by ENDPOINT_MEMBER/NETWORK_SET_MEMBER + key. */
+  private readonly members = new Map<string, Member & { inSets: Set<string> }>();
+  private readonly ipSets = new Map<string, IpSetState>();
+  /** Profiles in force (they exist and a local endpoint names them), converted. */
+  private readonly profiles = new Map<string, ProfileState>();
+  /** How many local endpoints name each profile. */
+  private readonly profileUse = new Map<string, number>();
+  private recomputed: DesiredPolicyChanges = { endpoints: 0, policies: 0, ipSets: 0 };
+
+  /**
+   * `locals`: the local workloads, the same array as last time when none came or went (felix keeps it with the
+   * dataplane). `nodeName`: this node's, whose HostEndpoints with an interface are local too.
+   */
+  update(inputs: PolicyInputs, locals: readonly LocalWorkload[], nodeName = ''): DesiredPolicy {
+    this.recomputed = { endpoints: 0, policies: 0, ipSets: 0 };
+    const tiersChanged = changedKeys(this.seen.tiers, inputs.tiers).size > 0;
+    const changedProfiles = changedKeys(this.seen.profiles, inputs.profiles);
+    const changedPolicies = changedKeys(this.seen.policies, inputs.policies);
+    // A tier's order or default action places every policy in it: all are worked out again (rare).
+    const policyKeys = tiersChanged ? new Set([...changedPolicies, ...inputs.policies.keys()]) : changedPolicies;
+    /** Policies whose selection or rules changed: whether each is in force and converted is decided again. */
+    const touched = new Set<string>();
+    for (const key of policyKeys) this.updatePolicy(inputs, key, touched);
+    const touchedProfiles = new Set(changedProfiles);
+    const changedEndpoints = changedKeys(this.seen.endpoints, inputs.endpoints);
+    // The local endpoints are gone through only when one may have changed: a policy change leaves them be.
+    if (locals !== this.lastLocals || changedEndpoints.size > 0 || changedProfiles.size > 0) {
+      this.updateLocals(inputs, locals, changedProfiles, touched, touchedProfiles);
+      this.lastLocals = locals;
+    }
+    const changedHostEndpoints = changedKeys(this.seen.hostEndpoints, inputs.hostEndpoints);
+    this.updateHostLocals(inputs, nodeName, changedHostEndpoints, changedProfiles, touched, touchedProfiles);
+    for (const key of touched) this.convertIfInForce(key);
+    for (const name of touchedProfiles) this.convertProfileIfUsed(inputs, name);
+    this.updateMembers(inputs, changedProfiles, [
+      [ENDPOINT_MEMBER, changedEndpoints],
+      [NETWORK_SET_MEMBER, changedKeys(this.seen.networkSets, inputs.networkSets)],
+      [HOST_ENDPOINT_MEMBER, changedHostEndpoints],
+    ]);
+    return this.result(inputs);
   }
 
-  const converter = new RuleConverter();
-  const protoPolicies = [...usedPolicies.values()].map((p) => ({
-    kind: p.kind,
-    policy: {
-      tier: p.tier,
-      name: p.name,
-      inboundRules: p.ingress ? converter.convertAll(p.inboundRules, p.namespace) : [],
-      outboundRules: p.egress ? converter.convertAll(p.outboundRules, p.namespace) : [],
-    },
-  }));
-  const protoProfiles: ProtoProfile[] = [...usedProfiles].sort().map((name) => {
-    const spec = (inputs.profiles.get(name)!.spec ?? {}) as { ingress?: Rule[]; egress?: Rule[] };
-    return {
-      name,
-      inboundRules: converter.convertAll(spec.ingress ?? [], ''),
-      outboundRules: converter.convertAll(spec.egress ?? [], ''),
-    };
-  });
+  private updatePolicy(inputs: PolicyInputs, key: string, touched: Set<string>): void {
+    const resource = inputs.policies.get(key);
+    const state = this.policies.get(key);
+    touched.add(key);
+    if (resource === undefined) {
+      this.notEnforced.delete(key);
+      if (state === undefined) return;
+      for (const iface of state.selects) this.unselect(iface, key);
+      state.selects.clear();
+      this.release(state.converted);
+      this.policies.delete(key);
+      return;
+    }
+    const normalised = normalise(resource);
+    if (normalised?.untrackedOrPreDnat) this.notEnforced.set(key, `${normalised.kind} ${normalised.name}`);
+    else this.notEnforced.delete(key);
+    const tier = normalised && tierOf(inputs, normalised.tier);
+    // A policy in a tier that does not exist is not in force (Calico's calculation drops it too).
+    const policy: PolicyInForce | undefined =
+      normalised && tier && !normalised.untrackedOrPreDnat
+        ? { ...normalised, tierOrder: tier.order, defaultAction: tier.defaultAction }
+        : undefined;
+    if (state === undefined) {
+      const added: PolicyState = { resource, policy, selects: new Set(), converted: undefined };
+      this.policies.set(key, added);
+      this.reselect(key, added);
+      return;
+    }
+    const before = state.policy;
+    const selectionChanged = before?.selector.canonical !== policy?.selector.canonical;
+    const placementChanged = !policy || !before || placementOf(before) !== placementOf(policy);
+    // Its rules may have changed: converted again (after the new sets are taken, so shared ones are kept).
+    if (state.resource !== resource && state.converted) {
+      const old = state.converted;
+      state.converted = undefined;
+      state.resource = resource;
+      state.policy = policy;
+      if (policy) state.converted = this.convertPolicy(policy);
+      this.release(old);
+    }
+    state.resource = resource;
+    state.policy = policy;
+    if (selectionChanged) this.reselect(key, state);
+    if (placementChanged) for (const iface of state.selects) this.replan.add(iface);
+  }
 
-  const members = membersOf(inputs);
-  const ipSets: SelectorIpSet[] = [...converter.selectors].map(([id, selector]) => ({
-    id,
-    selector: selector.canonical,
-    type: 'hash:net',
-    members: [...new Set(members.filter((m) => selector.evaluate(m.labels)).flatMap((m) => m.cidrs))].sort(),
-  }));
-  for (const [id, { selector, protocol, port }] of converter.namedPorts) {
-    const entries = members
-      .filter((m) => selector.evaluate(m.labels))
-      .flatMap((m) =>
-        m.ports
-          .filter((p) => p.name === port && (protocol === 'any' || p.protocol.toLowerCase() === protocol))
-          .flatMap((p) => m.cidrs.map((cidr) => `${cidr.replace(/\/32$/, '')},${p.protocol.toLowerCase()}:${p.port}`)),
+  /** Matches a policy against every local endpoint again. */
+  private reselect(key: string, state: PolicyState): void {
+    const selector = state.policy?.selector;
+    for (const [iface, local] of this.locals) {
+      if (select(key, state, iface, local, selector?.evaluate(local.member.labels) ?? false)) this.replan.add(iface);
+    }
+  }
+
+  private unselect(iface: string, key: string): void {
+    const local = this.locals.get(iface);
+    if (!local) return;
+    local.selectedBy.delete(key);
+    this.replan.add(iface);
+  }
+
+  private updateLocals(
+    inputs: PolicyInputs,
+    locals: readonly LocalWorkload[],
+    changedProfiles: ReadonlySet<string>,
+    touched: Set<string>,
+    touchedProfiles: Set<string>,
+  ): void {
+    const wanted = new Map<string, string>();
+    for (const { iface, endpoint } of locals) if (inputs.endpoints.has(endpoint)) wanted.set(iface, endpoint);
+    for (const [iface, local] of this.locals) {
+      if (!local.host && wanted.get(iface) !== local.endpoint) this.removeLocal(iface, local, touched, touchedProfiles);
+    }
+    for (const [iface, endpoint] of wanted) {
+      const resource = inputs.endpoints.get(endpoint)!;
+      const local = this.locals.get(iface);
+      const profilesChanged = local?.member.profiles.some((name) => changedProfiles.has(name)) ?? false;
+      if (local && local.resource === resource && !profilesChanged) continue;
+      const member = endpointMember(resource, inputs.profiles);
+      this.upsertLocal(iface, { endpoint, resource, member, host: false }, touched, touchedProfiles);
+    }
+  }
+
+  /**
+   * The host endpoints of this node with an interface: local endpoints as its workloads are. Where several claim one
+   * interface, the first by name has it (the others wait, and take over when it goes).
+   */
+  private updateHostLocals(
+    inputs: PolicyInputs,
+    nodeName: string,
+    changedHostEndpoints: ReadonlySet<string>,
+    changedProfiles: ReadonlySet<string>,
+    touched: Set<string>,
+    touchedProfiles: Set<string>,
+  ): void {
+    const affected = new Set<string>();
+    for (const key of changedHostEndpoints) {
+      const resource = inputs.hostEndpoints.get(key);
+      const iface = resource && localHostInterface(resource, nodeName);
+      const claimed = this.hostClaims.get(key);
+      if (claimed !== undefined) affected.add(claimed);
+      if (iface !== undefined) affected.add(iface);
+      if (iface === undefined) this.hostClaims.delete(key);
+      else this.hostClaims.set(key, iface);
+    }
+    if (changedProfiles.size > 0) {
+      for (const [iface, local] of this.locals) {
+        if (local.host && local.member.profiles.some((name) => changedProfiles.has(name))) affected.add(iface);
+      }
+    }
+    for (const iface of affected) {
+      let owner: string | undefined;
+      for (const [key, claimed] of this.hostClaims)
+        if (claimed === iface && (owner === undefined || key < owner)) owner = key;
+      const local = this.locals.get(iface);
+      if (local?.host && local.endpoint !== owner) this.removeLocal(iface, local, touched, touchedProfiles);
+      // A workload's interface is the workload's.
+      if (owner === undefined || (local !== undefined && !local.host)) continue;
+      const resource = inputs.hostEndpoints.get(owner)!;
+      const member = hostEndpointMember(resource, inputs.profiles);
+      this.upsertLocal(iface, { endpoint: owner, resource, member, host: true }, touched, touchedProfiles);
+    }
+  }
+
+  /** Adds a local endpoint, or takes its new resource and matches it against the policies again if its labels changed. */
+  private upsertLocal(
+    iface: string,
+    next: Omit<LocalState, 'selectedBy'>,
+    touched: Set<string>,
+    touchedProfiles: Set<string>,
+  ): void {
+    const local = this.locals.get(iface);
+    this.replan.add(iface);
+    if (!local) {
+      const added: LocalState = { ...next, selectedBy: new Set() };
+      this.locals.set(iface, added);
+      this.useProfiles(next.member.profiles, 1, touchedProfiles);
+      this.matchPolicies(iface, added, touched);
+      return;
+    }
+    const previous = local.member;
+    local.resource = next.resource;
+    local.member = next.member;
+    if (previous.profiles.join('\n') !== next.member.profiles.join('\n')) {
+      this.useProfiles(previous.profiles, -1, touchedProfiles);
+      this.useProfiles(next.member.profiles, 1, touchedProfiles);
+    }
+    if (previous.labelsKey !== next.member.labelsKey) this.matchPolicies(iface, local, touched);
+  }
+
+  private removeLocal(iface: string, local: LocalState, touched: Set<string>, touchedProfiles: Set<string>): void {
+    for (const key of local.selectedBy) {
+      this.policies.get(key)?.selects.delete(iface);
+      touched.add(key);
+    }
+    this.useProfiles(local.member.profiles, -1, touchedProfiles);
+    this.locals.delete(iface);
+    this.plans.delete(iface);
+    this.replan.delete(iface);
+  }
+
+  /** Matches a local endpoint against every policy again. */
+  private matchPolicies(iface: string, local: LocalState, touched: Set<string>): void {
+    for (const [key, state] of this.policies) {
+      if (select(key, state, iface, local, state.policy?.selector.evaluate(local.member.labels) ?? false))
+        touched.add(key);
+    }
+  }
+
+  private useProfiles(names: readonly string[], delta: 1 | -1, touchedProfiles: Set<string>): void {
+    for (const name of names) {
+      const count = (this.profileUse.get(name) ?? 0) + delta;
+      if (count > 0) this.profileUse.set(name, count);
+      else this.profileUse.delete(name);
+      touchedProfiles.add(name);
+    }
+  }
+
+  private convertIfInForce(key: string): void {
+    const state = this.policies.get(key);
+    if (!state) return;
+    const inForce = state.policy !== undefined && state.selects.size > 0;
+    if (inForce && !state.converted) state.converted = this.convertPolicy(state.policy!);
+    else if (!inForce && state.converted) {
+      this.release(state.converted);
+      state.converted = undefined;
+    }
+  }
+
+  private convertPolicy(p: PolicyInForce): Converted<{ kind: PolicyKind; policy: ProtoPolicy }> {
+    this.recomputed.policies++;
+    const converter = new RuleConverter();
+    const value = {
+      kind: p.kind,
+      policy: {
+        tier: p.tier,
+        name: p.name,
+        inboundRules: p.ingress ? converter.convertAll(p.inboundRules, p.namespace) : [],
+        outboundRules: p.egress ? converter.convertAll(p.outboundRules, p.namespace) : [],
+      },
+    };
+    this.acquire(converter.sets);
+    return { value, sets: converter.sets };
+  }
+
+  private convertProfileIfUsed(inputs: PolicyInputs, name: string): void {
+    const resource = this.profileUse.has(name) ? inputs.profiles.get(name) : undefined;
+    const state = this.profiles.get(name);
+    if (state?.resource === resource) return;
+    if (resource !== undefined) {
+      this.recomputed.policies++;
+      const converter = new RuleConverter();
+      const spec = (resource.spec ?? {}) as { ingress?: Rule[]; egress?: Rule[] };
+      const value: ProtoProfile = {
+        name,
+        inboundRules: converter.convertAll(spec.ingress ?? [], ''),
+        outboundRules: converter.convertAll(spec.egress ?? [], ''),
+      };
+      this.acquire(converter.sets);
+      this.profiles.set(name, { resource, converted: { value, sets: converter.sets } });
+    } else this.profiles.delete(name);
+    this.release(state?.converted);
+    // The endpoints naming it list it only while it exists.
+    for (const [iface, local] of this.locals) if (local.member.profiles.includes(name)) this.replan.add(iface);
+  }
+
+  /** Takes a reference on each set; a set new to the calculation is matched against every member. */
+  private acquire(sets: ReadonlyMap<string, IpSetDefinition>): void {
+    for (const [id, definition] of sets) {
+      const state = this.ipSets.get(id);
+      if (state) {
+        state.refs++;
+        continue;
+      }
+      const added: IpSetState = { definition, refs: 1, members: new Set(), output: undefined };
+      for (const [key, member] of this.members) {
+        if (!definition.selector.evaluate(member.labels)) continue;
+        added.members.add(key);
+        member.inSets.add(id);
+      }
+      this.ipSets.set(id, added);
+    }
+  }
+
+  private release(converted: Converted<unknown> | undefined): void {
+    for (const id of converted?.sets.keys() ?? []) {
+      const state = this.ipSets.get(id)!;
+      if (--state.refs > 0) continue;
+      for (const key of state.members) this.members.get(key)?.inSets.delete(id);
+      this.ipSets.delete(id);
+    }
+  }
+
+  private updateMembers(
+    inputs: PolicyInputs,
+    changedProfiles: ReadonlySet<string>,
+    changed: [MemberKind, ReadonlySet<string>][],
+  ): void {
+    const keys = new Set(changed.flatMap(([kind, names]) => [...names].map((name) => kind + name)));
+    // Labels a changed profile hands down: the members that inherit from it are worked out again.
+    if (changedProfiles.size > 0) {
+      for (const [key, member] of this.members) {
+        if (member.profiles.some((name) => changedProfiles.has(name))) keys.add(key);
+      }
+    }
+    for (const key of keys) {
+      const kind = MEMBER_KINDS[key.slice(0, MEMBER_KIND_LENGTH) as MemberKind];
+      const resource = kind.of(inputs).get(key.slice(MEMBER_KIND_LENGTH));
+      const previous = this.members.get(key);
+      if (resource === undefined) {
+        if (!previous) continue;
+        for (const id of previous.inSets) this.leaveSet(id, key);
+        this.members.delete(key);
+        continue;
+      }
+      const member = { ...kind.member(resource, inputs.profiles), inSets: previous?.inSets ?? new Set<string>() };
+      this.members.set(key, member);
+      const addressesChanged =
+        previous !== undefined &&
+        (previous.cidrs.join() !== member.cidrs.join() ||
+          JSON.stringify(previous.ports) !== JSON.stringify(member.ports));
+      if (addressesChanged) for (const id of member.inSets) this.ipSets.get(id)!.output = undefined;
+      if (previous?.labelsKey === member.labelsKey) continue;
+      for (const [id, set] of this.ipSets) {
+        const matches = set.definition.selector.evaluate(member.labels);
+        if (matches === member.inSets.has(id)) continue;
+        if (matches) {
+          member.inSets.add(id);
+          set.members.add(key);
+          set.output = undefined;
+        } else this.leaveSet(id, key);
+      }
+    }
+  }
+
+  private leaveSet(id: string, key: string): void {
+    const set = this.ipSets.get(id)!;
+    set.members.delete(key);
+    set.output = undefined;
+    this.members.get(key)?.inSets.delete(id);
+  }
+
+  private result(inputs: PolicyInputs): DesiredPolicy {
+    for (const iface of this.replan) {
+      this.recomputed.endpoints++;
+      this.plans.set(iface, this.planOf(inputs, this.locals.get(iface)!));
+    }
+    this.replan.clear();
+    const policies: DesiredPolicy['policies'] = [];
+    for (const state of this.policies.values()) if (state.converted) policies.push(state.converted.value);
+    const profiles = [...this.profiles.keys()].sort().map((name) => this.profiles.get(name)!.converted.value);
+    const ipSets: SelectorIpSet[] = [];
+    for (const [id, set] of this.ipSets) {
+      if (!set.output) {
+        this.recomputed.ipSets++;
+        set.output = this.ipSetOf(id, set);
+      }
+      ipSets.push(set.output);
+    }
+    return {
+      endpoints: this.plans,
+      policies,
+      profiles,
+      ipSets,
+      hostInterfaces: [...new Set(this.hostClaims.values())].filter((iface) => this.locals.get(iface)?.host).sort(),
+      notEnforced: [...this.notEnforced.values()].sort(),
+      recomputed: this.recomputed,
+    };
+  }
+
+  /** The tiers of the policies that select an endpoint, each with them in order, per direction; its profiles. */
+  private planOf(inputs: PolicyInputs, local: LocalState): EndpointPolicy {
+    const selecting = [...local.selectedBy]
+      .map((key) => this.policies.get(key)!.policy!)
+      .sort((a, b) =>
+        a.tierOrder !== b.tierOrder
+          ? a.tierOrder < b.tierOrder
+            ? -1
+            : 1
+          : a.tier !== b.tier
+            ? a.tier < b.tier
+              ? -1
+              : 1
+            : byOrderThenName(a, b),
       );
-    ipSets.push({
+    const tiersFor = (direction: 'ingress' | 'egress', forward = false): EndpointTier[] => {
+      const tiers: EndpointTier[] = [];
+      for (const p of selecting) {
+        if (!p[direction] || (forward && !p.applyOnForward)) continue;
+        let tier = tiers[tiers.length - 1];
+        if (tier?.name !== p.tier) {
+          tier = { name: p.tier, order: p.tierOrder, defaultAction: p.defaultAction, policies: [] };
+          tiers.push(tier);
+        }
+        tier.policies.push({ kind: p.kind, name: p.name, order: p.order });
+      }
+      return tiers;
+    };
+    const profiles = local.member.profiles.filter((name) => inputs.profiles.has(name));
+    const plan: EndpointPolicy = { ingress: tiersFor('ingress'), egress: tiersFor('egress'), profiles };
+    if (local.host) plan.forward = { ingress: tiersFor('ingress', true), egress: tiersFor('egress', true) };
+    return plan;
+  }
+
+  private ipSetOf(id: string, set: IpSetState): SelectorIpSet {
+    const { selector, namedPort } = set.definition;
+    const members = [...set.members].map((key) => this.members.get(key)!);
+    if (!namedPort) {
+      return {
+        id,
+        selector: selector.canonical,
+        type: 'hash:net',
+        members: [...new Set(members.flatMap((m) => m.cidrs))].sort(),
+      };
+    }
+    const { protocol, port } = namedPort;
+    const entries = members.flatMap((m) =>
+      m.ports
+        .filter((p) => p.name === port && (protocol === 'any' || p.protocol.toLowerCase() === protocol))
+        .flatMap((p) => m.cidrs.map((cidr) => `${cidr.replace(/\/32$/, '')},${p.protocol.toLowerCase()}:${p.port}`)),
+    );
+    return {
       id,
       selector: `${selector.canonical} port ${port}/${protocol}`,
       type: 'hash:ip,port',
       members: [...new Set(entries)].sort(),
-    });
+    };
   }
-  return { endpoints, policies: protoPolicies, profiles: protoProfiles, ipSets };
+}
+
+/** Records whether a policy selects a local endpoint, on both sides; says whether that changed. */
+function select(key: string, state: PolicyState, iface: string, local: LocalState, selects: boolean): boolean {
+  if (selects === state.selects.has(iface)) return false;
+  if (selects) {
+    state.selects.add(iface);
+    local.selectedBy.add(key);
+  } else {
+    state.selects.delete(iface);
+    local.selectedBy.delete(key);
+  }
+  return true;
+}
+
+/** Where a policy sits in the endpoints' chains: a change of it re-plans the endpoints it selects. */
+function placementOf(p: PolicyInForce): string {
+  return [p.kind, p.name, p.tier, p.tierOrder, p.defaultAction, p.order, p.ingress, p.egress, p.applyOnForward].join(
+    '\n',
+  );
+}
+
+/** The policy part of the dataplane from scratch (tabbyctl, tests); felix keeps a PolicyCalculation and updates it. */
+export function computePolicy(inputs: PolicyInputs, locals: readonly LocalWorkload[], nodeName = ''): DesiredPolicy {
+  return new PolicyCalculation().update(inputs, locals, nodeName);
 }

@@ -52,6 +52,11 @@ export const CHAIN_RPF_SKIP = 'cali-rpf-skip';
 /** Per-endpoint chains: traffic to the workload (its ingress policy) and from it (its egress policy). */
 export const WORKLOAD_TO_ENDPOINT_PREFIX = 'cali-tw-';
 export const WORKLOAD_FROM_ENDPOINT_PREFIX = 'cali-fw-';
+/** Host endpoint chains: traffic leaving the host through it, arriving at the host, and forwarded out and in. */
+export const HOST_TO_ENDPOINT_PREFIX = 'cali-th-';
+export const HOST_FROM_ENDPOINT_PREFIX = 'cali-fh-';
+export const HOST_TO_ENDPOINT_FORWARD_PREFIX = 'cali-thfw-';
+export const HOST_FROM_ENDPOINT_FORWARD_PREFIX = 'cali-fhfw-';
 
 /** Every IPAM pool (hash:net): NAT outgoing leaves traffic to these alone. Calico ≥ 3.32.1 renames it network-ip-pools. */
 export const IP_SET_ALL_POOLS = ipSetNameForId('all-ipam-pools');

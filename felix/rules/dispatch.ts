@@ -11,8 +11,16 @@
 // dozen rules; up to that many names per child, the chains are Calico's, rule for rule.
 import { Actions, type Chain, MAX_CHAIN_NAME_LENGTH, type Rule } from '../iptables';
 import {
+  CHAIN_FROM_HOST_ENDPOINT,
+  CHAIN_FROM_HOST_ENDPOINT_FORWARD,
   CHAIN_FROM_WORKLOAD_DISPATCH,
+  CHAIN_TO_HOST_ENDPOINT,
+  CHAIN_TO_HOST_ENDPOINT_FORWARD,
   CHAIN_TO_WORKLOAD_DISPATCH,
+  HOST_FROM_ENDPOINT_FORWARD_PREFIX,
+  HOST_FROM_ENDPOINT_PREFIX,
+  HOST_TO_ENDPOINT_FORWARD_PREFIX,
+  HOST_TO_ENDPOINT_PREFIX,
   WORKLOAD_FROM_ENDPOINT_PREFIX,
   WORKLOAD_TO_ENDPOINT_PREFIX,
 } from './defs';
@@ -41,14 +49,30 @@ export function workloadDispatchChains(interfaces: readonly string[]): Chain[] {
   ];
 }
 
+/**
+ * The host endpoint dispatch chains (Calico's hostDispatchChains for the filter table): from and to each host
+ * endpoint interface, for the host's own traffic and for forwarded traffic. A packet of another interface returns:
+ * host endpoint policy leaves it alone. With no host endpoints, the four chains are empty.
+ */
+export function hostDispatchChains(interfaces: readonly string[]): Chain[] {
+  const tree = (rootName: string, matchInterface: (pattern: string) => string, prefix: string) =>
+    dispatchTree(interfaces, { rootName, matchInterface, target: (iface) => endpointChainName(prefix, iface) });
+  return [
+    ...tree(CHAIN_FROM_HOST_ENDPOINT, inInterface, HOST_FROM_ENDPOINT_PREFIX),
+    ...tree(CHAIN_TO_HOST_ENDPOINT, outInterface, HOST_TO_ENDPOINT_PREFIX),
+    ...tree(CHAIN_FROM_HOST_ENDPOINT_FORWARD, inInterface, HOST_FROM_ENDPOINT_FORWARD_PREFIX),
+    ...tree(CHAIN_TO_HOST_ENDPOINT_FORWARD, outInterface, HOST_TO_ENDPOINT_FORWARD_PREFIX),
+  ];
+}
+
 interface DispatchTree {
   rootName: string;
   /** Match text for an interface name or a `prefix+` wildcard. */
   matchInterface(pattern: string): string;
   /** The chain an interface's packets go to. */
   target(iface: string): string;
-  /** Ends every chain of the tree: a packet whose interface no rule matched. */
-  endRule: Rule;
+  /** Ends every chain of the tree: a packet whose interface no rule matched. None: it returns. */
+  endRule?: Rule;
 }
 
 function dispatchTree(names: readonly string[], tree: DispatchTree): Chain[] {
@@ -71,7 +95,7 @@ function dispatchTree(names: readonly string[], tree: DispatchTree): Chain[] {
       if (group.length > MAX_LINEAR_DISPATCH && canSplit(group)) splitChain(child, group);
       else linearChain(child, group);
     }
-    rules.push(tree.endRule);
+    if (tree.endRule) rules.push(tree.endRule);
     chains.push({ name, rules });
   };
 
@@ -81,7 +105,7 @@ function dispatchTree(names: readonly string[], tree: DispatchTree): Chain[] {
       action: Actions.goto(tree.target(iface)),
     }));
     // The same end as the root: a packet that reached a child by its prefix but matches no name in it.
-    rules.push(tree.endRule);
+    if (tree.endRule) rules.push(tree.endRule);
     chains.push({ name, rules });
   };
 

@@ -6,6 +6,12 @@
 import { createHash } from 'node:crypto';
 import { Actions, type Chain, MAX_CHAIN_NAME_LENGTH, type Rule } from '../iptables';
 import {
+  CHAIN_FAILSAFE_IN,
+  CHAIN_FAILSAFE_OUT,
+  HOST_FROM_ENDPOINT_FORWARD_PREFIX,
+  HOST_FROM_ENDPOINT_PREFIX,
+  HOST_TO_ENDPOINT_FORWARD_PREFIX,
+  HOST_TO_ENDPOINT_PREFIX,
   MARK_ACCEPT,
   MARK_PASS,
   PROTO_IPIP,
@@ -65,22 +71,75 @@ export function workloadEndpointChains(iface: string, opts: WorkloadChainOptions
   ];
   const policy = (direction: PolicyDirection) => opts.endpointPolicy(iface, direction);
   return [
-    endpointChain(endpointChainName(WORKLOAD_TO_ENDPOINT_PREFIX, iface), [], policy('ingress')),
-    endpointChain(endpointChainName(WORKLOAD_FROM_ENDPOINT_PREFIX, iface), encapsulationGuards, policy('egress')),
+    endpointChain(endpointChainName(WORKLOAD_TO_ENDPOINT_PREFIX, iface), { policy: policy('ingress') }),
+    endpointChain(endpointChainName(WORKLOAD_FROM_ENDPOINT_PREFIX, iface), {
+      guards: encapsulationGuards,
+      policy: policy('egress'),
+    }),
   ];
 }
 
-function endpointChain(name: string, guards: readonly Rule[], policy: readonly Rule[]): Chain {
+/**
+ * The policy rules of a host endpoint in one direction: for traffic to or from the host itself (its policies and
+ * profiles), or for traffic forwarded through it (its applyOnForward policies alone).
+ */
+export type HostEndpointPolicyHook = (iface: string, direction: PolicyDirection, forward: boolean) => readonly Rule[];
+
+/**
+ * The four chains of a host endpoint interface, as Calico's HostEndpointToFilterChains: traffic leaving the host
+ * through it (`cali-th-`: egress policy, after the failsafe outbound ports), arriving at the host through it
+ * (`cali-fh-`: ingress policy, after the failsafe inbound ports, so no policy can cut off SSH, BGP or the
+ * datastore), and forwarded out of it (`cali-thfw-`) or in through it (`cali-fhfw-`): there only applyOnForward
+ * policies apply, no profile, and with none forwarded traffic is allowed.
+ */
+export function hostEndpointChains(iface: string, policy: HostEndpointPolicyHook): Chain[] {
+  const forwardChain = (prefix: string, direction: PolicyDirection): Chain => {
+    const rules = policy(iface, direction, true);
+    return endpointChain(endpointChainName(prefix, iface), {
+      policy: rules.length > 0 ? rules : ALLOW_FORWARDED_BY_DEFAULT,
+      forward: true,
+    });
+  };
+  return [
+    endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
+      failsafe: CHAIN_FAILSAFE_OUT,
+      policy: policy(iface, 'egress', false),
+    }),
+    endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
+      failsafe: CHAIN_FAILSAFE_IN,
+      policy: policy(iface, 'ingress', false),
+    }),
+    forwardChain(HOST_TO_ENDPOINT_FORWARD_PREFIX, 'egress'),
+    forwardChain(HOST_FROM_ENDPOINT_FORWARD_PREFIX, 'ingress'),
+  ];
+}
+
+const ALLOW_FORWARDED_BY_DEFAULT: readonly Rule[] = [
+  { match: '', action: Actions.setMark(MARK_ACCEPT), comment: ['Allow forwarded traffic by default'] },
+  { match: '', action: Actions.return(), comment: ['Return for accepted forward traffic'] },
+];
+
+interface EndpointChainParts {
+  /** Jumped to before anything else but conntrack: what it accepts, no policy can drop. */
+  failsafe?: string;
+  guards?: readonly Rule[];
+  policy: readonly Rule[];
+  /** A forward chain ends where its policy does: what it did not allow, cali-FORWARD does not accept. */
+  forward?: boolean;
+}
+
+function endpointChain(name: string, parts: EndpointChainParts): Chain {
   return {
     name,
     rules: [
       { match: conntrackState('RELATED,ESTABLISHED'), action: Actions.accept() },
       { match: conntrackState('INVALID'), action: Actions.drop() },
+      ...(parts.failsafe ? [{ match: '', action: Actions.jump(parts.failsafe) }] : []),
       // Policy chains report their verdict in these bits: none may be left over from an earlier chain.
       { match: '', action: Actions.clearMark(MARK_ACCEPT | MARK_PASS) },
-      ...guards,
-      ...policy,
-      { match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] },
+      ...(parts.guards ?? []),
+      ...parts.policy,
+      ...(parts.forward ? [] : [{ match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] }]),
     ],
   };
 }

@@ -19,5 +19,5 @@ export {
 } from './defs';
 export { MAX_LINEAR_DISPATCH } from './dispatch';
 export { type EndpointPolicyHook, endpointChainName, type PolicyDirection } from './endpoints';
-export { type BaseRules, type BaseRulesInput, renderBaseRules, type TableRules } from './render';
+export { type BaseRules, type BaseRulesInput, RenderMemo, renderBaseRules, type TableRules } from './render';
 export type { EndpointToHostAction } from './static';

@@ -9,6 +9,8 @@
 // rule: each block ORs its alternatives into a scratch mark bit, and the main rule requires that bit.
 import { ipSetNameForId } from '../../policy';
 import type { IcmpMatch, PortRange, ProtoPolicy, ProtoProfile, ProtoRule, RuleProtocol } from '../../policy/rule';
+import type { DesiredPolicy, EndpointPolicy, SelectorIpSet } from '../calc/policy';
+import type { IpSetSpec } from '../ipsets';
 import { type Action, Actions, type Chain, type Rule } from '../iptables';
 import { MARK_ACCEPT, MARK_DROP, MARK_PASS, MARK_SCRATCH0, MARK_SCRATCH1 } from './defs';
 import { endpointChainName, type PolicyDirection } from './endpoints';
@@ -24,6 +26,7 @@ import {
   sourceIpSet,
   sourceNet,
 } from './match';
+import type { BaseRulesInput } from './render';
 
 export const POLICY_INBOUND_PREFIX = 'cali-pi-';
 export const POLICY_OUTBOUND_PREFIX = 'cali-po-';
@@ -493,4 +496,59 @@ export function endpointPolicyRules(direction: PolicyDirection, plan: EndpointPo
     );
   }
   return rules;
+}
+
+/** What was rendered from each endpoint plan, policy, profile and set of a PolicyCalculation, kept by identity. */
+export class PolicyRenderMemo {
+  readonly endpointRules = new WeakMap<EndpointPolicy, Record<PolicyDirection, readonly Rule[]>>();
+  readonly chains = new WeakMap<object, Chain[]>();
+  readonly ipSets = new WeakMap<SelectorIpSet, IpSetSpec>();
+}
+
+/** What `make` gives for `key`, made once per key object. */
+function remembered<K extends object, V>(memo: WeakMap<K, V>, key: K, make: () => V): V {
+  let value = memo.get(key);
+  if (value === undefined) {
+    value = make();
+    memo.set(key, value);
+  }
+  return value;
+}
+
+/**
+ * The policy part of renderBaseRules' input from the calculation's result. What the calculation kept (the same
+ * plan, policy, profile or set object as last time) is rendered once per memo and handed over as the same arrays,
+ * which the iptables and ipset engines then skip with one comparison.
+ */
+export function policyRulesInput(
+  policy: DesiredPolicy,
+  memo: PolicyRenderMemo,
+): Pick<
+  BaseRulesInput,
+  'endpointPolicy' | 'hostEndpointInterfaces' | 'hostEndpointPolicy' | 'policyChains' | 'policyIpSets'
+> {
+  return {
+    hostEndpointInterfaces: policy.hostInterfaces,
+    hostEndpointPolicy: (iface, direction, forward) => {
+      const plan = policy.endpoints.get(iface);
+      const tiers = (forward ? plan?.forward : plan)?.[direction] ?? [];
+      return endpointPolicyRules(direction, { tiers, profiles: forward ? [] : (plan?.profiles ?? []) });
+    },
+    // An endpoint felix knows no policy or profile of gets none: its chain drops everything, as Calico's does.
+    endpointPolicy: (iface, direction) => {
+      const plan = policy.endpoints.get(iface);
+      if (!plan) return endpointPolicyRules(direction, { tiers: [], profiles: [] });
+      return remembered(memo.endpointRules, plan, () => ({
+        ingress: endpointPolicyRules('ingress', { tiers: plan.ingress, profiles: plan.profiles }),
+        egress: endpointPolicyRules('egress', { tiers: plan.egress, profiles: plan.profiles }),
+      }))[direction];
+    },
+    policyChains: [
+      ...policy.policies.flatMap((p) => remembered(memo.chains, p, () => policyChains(p.policy, p.kind))),
+      ...policy.profiles.flatMap((p) => remembered(memo.chains, p, () => profileChains(p))),
+    ],
+    policyIpSets: policy.ipSets.map((set) =>
+      remembered(memo.ipSets, set, () => ({ name: ipSetNameForId(set.id), type: set.type, members: set.members })),
+    ),
+  };
 }

@@ -17,8 +17,13 @@ import {
   CHAIN_RAW_OUTPUT,
   CHAIN_RAW_PREROUTING,
 } from './defs';
-import { workloadDispatchChains } from './dispatch';
-import { type EndpointPolicyHook, workloadEndpointChains } from './endpoints';
+import { hostDispatchChains, workloadDispatchChains } from './dispatch';
+import {
+  type EndpointPolicyHook,
+  type HostEndpointPolicyHook,
+  hostEndpointChains,
+  workloadEndpointChains,
+} from './endpoints';
 import { baseIpSets } from './ipsets';
 import { natOutgoingChain } from './nat';
 import { type EndpointToHostAction, filterStaticChains, natStaticChains, rawStaticChains } from './static';
@@ -52,9 +57,76 @@ export interface BaseRulesInput {
   randomFully?: boolean;
   /** The policy engine's rules in each endpoint chain (felix/rules/policy.ts, endpointPolicyRules). */
   endpointPolicy: EndpointPolicyHook;
+  /** This node's host endpoint interfaces (HostEndpoints with an interfaceName), in any order. */
+  hostEndpointInterfaces?: readonly string[];
+  /** Their policy rules (felix/rules/policy.ts); none given: their chains allow only the failsafe ports. */
+  hostEndpointPolicy?: HostEndpointPolicyHook;
   /** The policy and profile chains the endpoint chains jump to, and the IP sets their rules match on. */
   policyChains?: readonly Chain[];
   policyIpSets?: readonly IpSetSpec[];
+  /**
+   * Kept across calls by a caller that renders again and again (felix, every apply): endpoint chains whose policy
+   * rules are the same arrays as last time, and dispatch chains of the same interfaces, are reused, not rendered
+   * again. The result is the same with or without it.
+   */
+  memo?: RenderMemo;
+}
+
+/** What renderBaseRules rendered last time, for the parts whose input has not changed (BaseRulesInput.memo). */
+export class RenderMemo {
+  readonly endpointChains = new Map<
+    string,
+    { ingress: readonly Rule[]; egress: readonly Rule[]; vxlanPort: number; chains: Chain[] }
+  >();
+  dispatch: { interfaces: readonly string[]; chains: Chain[] } | undefined;
+  /** The interfaces as given (the same array: the same interfaces), checked and sorted, with what was left out. */
+  interfaces: { given: readonly string[]; valid: string[]; warnings: string[] } | undefined;
+}
+
+function memoisedValidInterfaces(input: BaseRulesInput, warnings: string[]): string[] {
+  const memo = input.memo;
+  if (memo?.interfaces?.given !== input.workloadInterfaces) {
+    const found: string[] = [];
+    const valid = validInterfaces(input.workloadInterfaces, found);
+    if (!memo) {
+      warnings.push(...found);
+      return valid;
+    }
+    memo.interfaces = { given: input.workloadInterfaces, valid, warnings: found };
+  }
+  warnings.push(...memo.interfaces.warnings);
+  return memo.interfaces.valid;
+}
+
+function workloadChains(interfaces: readonly string[], input: BaseRulesInput): Chain[] {
+  const memo = input.memo;
+  const options = { vxlanPort: input.vxlanPort, endpointPolicy: input.endpointPolicy };
+  if (!memo) {
+    return [
+      ...workloadDispatchChains(interfaces),
+      ...interfaces.flatMap((iface) => workloadEndpointChains(iface, options)),
+    ];
+  }
+  // The same array from memoisedValidInterfaces: the same interfaces.
+  if (memo.dispatch?.interfaces !== interfaces) {
+    memo.dispatch = { interfaces, chains: workloadDispatchChains(interfaces) };
+  }
+  const chains = [...memo.dispatch.chains];
+  if (memo.endpointChains.size > interfaces.length) {
+    const present = new Set(interfaces);
+    for (const iface of memo.endpointChains.keys()) if (!present.has(iface)) memo.endpointChains.delete(iface);
+  }
+  for (const iface of interfaces) {
+    const ingress = input.endpointPolicy(iface, 'ingress');
+    const egress = input.endpointPolicy(iface, 'egress');
+    let kept = memo.endpointChains.get(iface);
+    if (kept?.ingress !== ingress || kept.egress !== egress || kept.vxlanPort !== input.vxlanPort) {
+      kept = { ingress, egress, vxlanPort: input.vxlanPort, chains: workloadEndpointChains(iface, options) };
+      memo.endpointChains.set(iface, kept);
+    }
+    chains.push(...kept.chains);
+  }
+  return chains;
 }
 
 /** One table's part: chains of ours (IptablesTable.setChains) and rules at the top of kernel chains (setInsertions). */
@@ -77,6 +149,8 @@ export interface BaseRules {
 const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 const DEFAULT_INTERFACE_PREFIX = 'cali';
 
+const NO_HOST_POLICY: HostEndpointPolicyHook = () => [];
+
 function jumpTo(chain: string): Rule[] {
   return [{ match: '', action: Actions.jump(chain) }];
 }
@@ -85,7 +159,8 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
   const warnings: string[] = [];
   const randomFully = input.randomFully ?? true;
   const interfacePrefixes = validInterfacePrefixes(input.interfacePrefix, warnings);
-  const interfaces = validInterfaces(input.workloadInterfaces, warnings);
+  const interfaces = memoisedValidInterfaces(input, warnings);
+  const hostInterfaces = validInterfaces(input.hostEndpointInterfaces ?? [], warnings);
   const staticOptions = {
     interfacePrefixes,
     ipipEnabled: input.ipipEnabled,
@@ -105,10 +180,9 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
 
   const filterChains = [
     ...filterStaticChains(staticOptions),
-    ...workloadDispatchChains(interfaces),
-    ...interfaces.flatMap((iface) =>
-      workloadEndpointChains(iface, { vxlanPort: input.vxlanPort, endpointPolicy: input.endpointPolicy }),
-    ),
+    ...workloadChains(interfaces, input),
+    ...hostDispatchChains(hostInterfaces),
+    ...hostInterfaces.flatMap((iface) => hostEndpointChains(iface, input.hostEndpointPolicy ?? NO_HOST_POLICY)),
     ...(input.policyChains ?? []),
   ];
   const natChains = [

@@ -97,10 +97,6 @@ export function filterStaticChains(opts: StaticChainOptions): Chain[] {
     failsafeInChain('filter', opts),
     filterOutputChain(opts),
     failsafeOutChain('filter', opts),
-    empty(CHAIN_FROM_HOST_ENDPOINT),
-    empty(CHAIN_TO_HOST_ENDPOINT),
-    empty(CHAIN_FROM_HOST_ENDPOINT_FORWARD),
-    empty(CHAIN_TO_HOST_ENDPOINT_FORWARD),
     empty(CHAIN_CIDR_BLOCK),
   ];
 }

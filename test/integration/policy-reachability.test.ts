@@ -331,4 +331,80 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
     await remove('globalnetworkpolicy', 'allow-all');
     await remove('tier', 'security');
   });
+
+  it('Calico: a HostEndpoint denies the host all but the failsafe ports, a policy opens one, applyOnForward polices what it forwards', async () => {
+    const host = topo.nsName('n1');
+    const server = await spawnProcess(process.execPath, [REACH, 'serve', '22,9090'], { netns: host });
+    servers.push(server);
+    await waitFor(async () => server.output().includes('listening'), 'the server on n1', 10_000);
+    /** TCP to n1's own ports 22 (a failsafe inbound port) and 9090, from node n2. */
+    const hostPorts = async () => {
+      const targets = [`tcp:${NODES.n1}:22`, `tcp:${NODES.n1}:9090`];
+      const res = await runIn(topo.nsName('n2'), process.execPath, [REACH, 'probe', '1000', ...targets]);
+      const got = JSON.parse(res.stdout) as Record<string, boolean>;
+      return { ssh: got[targets[0]!], other: got[targets[1]!] };
+    };
+    const expectHostPorts = async (what: string, want: { ssh: boolean; other: boolean }) => {
+      let last = {};
+      await waitFor(
+        async () => {
+          last = await hostPorts();
+          return JSON.stringify(last) === JSON.stringify(want);
+        },
+        `${what}: n1 ports ${JSON.stringify(want)} (last ${JSON.stringify(last)})`,
+        15_000,
+        500,
+      );
+    };
+    await expectHostPorts('no host endpoint', { ssh: true, other: true });
+
+    await fabric.apply({
+      apiVersion: v3,
+      kind: 'HostEndpoint',
+      metadata: { name: 'n1-eth0', labels: { role: 'node' } },
+      spec: { node: 'n1', interfaceName: 'eth0', expectedIPs: [NODES.n1] },
+    });
+    await expectHostPorts('a host endpoint and no policy', { ssh: true, other: false });
+    // BGP (a failsafe port both ways) keeps the routes, and forwarded traffic is no host endpoint policy's business.
+    await expectTable('pods through the host endpoint', all);
+
+    await fabric.apply({
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'node-9090' },
+      spec: {
+        selector: "role == 'node'",
+        types: ['Ingress'],
+        ingress: [
+          { action: 'Allow', protocol: 'TCP', source: { nets: [`${NODES.n2}/32`] }, destination: { ports: [9090] } },
+        ],
+      },
+    });
+    await expectHostPorts('port 9090 allowed from n2', { ssh: true, other: true });
+
+    // Forwarded in through n1's eth0: namespace x's pods on n2 may no longer reach n1's pods.
+    const nodeOf = (pod: PodName) => (ALL.indexOf(pod) % 2 === 0 ? 'n1' : 'n2');
+    await fabric.apply({
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'forward-no-x' },
+      spec: {
+        order: 10,
+        selector: "role == 'node'",
+        applyOnForward: true,
+        types: ['Ingress'],
+        ingress: [{ action: 'Deny', source: { namespaceSelector: "ns == 'x'" } }, { action: 'Allow' }],
+      },
+    });
+    await expectTable(
+      "x's pods on n2 cut off from n1's pods",
+      (from, to) => !(ns(from) === 'x' && nodeOf(from) === 'n2' && nodeOf(to) === 'n1'),
+    );
+
+    await remove('hostendpoint', 'n1-eth0');
+    await expectTable('host endpoint gone: all again', all);
+    await expectHostPorts('host endpoint gone', { ssh: true, other: true });
+    await remove('globalnetworkpolicy', 'node-9090');
+    await remove('globalnetworkpolicy', 'forward-no-x');
+  });
 });

@@ -40,6 +40,7 @@ function inputsWith(resources: Resource[]): PolicyInputs {
     else if (r.kind === 'Profile') inputs.profiles.set(r.metadata.name, r);
     else if (r.kind === 'Tier') inputs.tiers.set(r.metadata.name, r);
     else if (r.kind.endsWith('NetworkSet')) inputs.networkSets.set(`${r.kind}/${ns}${r.metadata.name}`, r);
+    else if (r.kind === 'HostEndpoint') inputs.hostEndpoints.set(r.metadata.name, r);
     else inputs.policies.set(`${r.apiVersion}/${r.kind}/${ns}${r.metadata.name}`, r);
   }
   return inputs;
@@ -272,5 +273,50 @@ describe('felix policy calculation', () => {
       entitySelector({ serviceAccounts: { names: ['sa'] } }, 'x'),
       '(projectcalico.org/namespace == \'x\') && (projectcalico.org/serviceaccount in {"sa"})',
     );
+  });
+
+  it("polices this node's host endpoints: their policies, applyOnForward ones for forwarded traffic, their IPs in sets", () => {
+    const hep = (name: string, node: string, iface: string, ip: string): Resource => ({
+      apiVersion: v3,
+      kind: 'HostEndpoint',
+      metadata: { name, labels: { role: 'host' } },
+      spec: { node, interfaceName: iface, expectedIPs: [ip] },
+    });
+    const gnp = (name: string, extra: object): Resource => ({
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name },
+      spec: {
+        selector: "role == 'host'",
+        ingress: [{ action: 'Allow', source: { selector: "role == 'host'" } }],
+        ...extra,
+      },
+    });
+    const resources = [
+      ...pods,
+      hep('n1-eth0', 'n1', 'eth0', '192.0.2.11'),
+      hep('n2-eth0', 'n2', 'eth0', '192.0.2.12'),
+      gnp('hosts', { order: 10 }),
+      gnp('forward', { order: 20, applyOnForward: true }),
+      gnp('untracked', { order: 30, applyOnForward: true, doNotTrack: true }),
+    ];
+    const d = computePolicy(inputsWith(resources), localA, 'n1');
+    assert.deepEqual(d.hostInterfaces, ['eth0'], "only this node's host endpoint");
+    const plan = d.endpoints.get('eth0')!;
+    assert.deepEqual(
+      plan.ingress[0]!.policies.map((p) => p.name),
+      ['hosts', 'forward'],
+    );
+    assert.deepEqual(
+      plan.forward!.ingress[0]!.policies.map((p) => p.name),
+      ['forward'],
+    );
+    assert.deepEqual(plan.egress, [], 'ingress policies only');
+    assert.equal(d.endpoints.get('cali-a')!.forward, undefined, 'a workload has no forward chains');
+    assert.deepEqual(d.notEnforced, ['GlobalNetworkPolicy untracked']);
+    const [rule] = d.policies.find((p) => p.policy.name === 'hosts')!.policy.inboundRules;
+    const set = d.ipSets.find((s) => s.id === rule!.srcIpSetIds[0])!;
+    assert.deepEqual(set.members, ['192.0.2.11/32', '192.0.2.12/32'], 'every host endpoint the selector matches');
+    assert.deepEqual(computePolicy(inputsWith(resources), localA).hostInterfaces, [], 'no node name: no host endpoint');
   });
 });

@@ -572,6 +572,99 @@ describe('the endpoint policy hook', () => {
   });
 });
 
+describe('host endpoints (Calico HostEndpointToFilterChains, hostDispatchChains)', () => {
+  const gnp = (name: string) => ({ kind: 'GlobalNetworkPolicy' as const, name, order: 10 });
+  const tier = (...names: string[]) => [
+    { name: 'default', order: 1_000_000, defaultAction: 'Deny' as const, policies: names.map(gnp) },
+  ];
+  const rules = renderBaseRules({
+    ...SMALL_NODE,
+    hostEndpointInterfaces: ['eth1', 'eth0'],
+    hostEndpointPolicy: (iface, direction, forward) =>
+      iface !== 'eth0'
+        ? []
+        : endpointPolicyRules(direction, {
+            tiers: forward
+              ? tier(direction === 'ingress' ? 'afi' : 'afe')
+              : tier(direction === 'ingress' ? 'ai' : 'ae'),
+            profiles: forward ? [] : ['prof1'],
+          }),
+  });
+  const bodies = (name: string) => chain(rules.filter, name).rules.map(renderRuleBody);
+
+  it('dispatches to and from each host endpoint interface, for the host and for forwarded traffic, and returns the rest', () => {
+    assert.deepEqual(bodies('cali-from-host-endpoint'), [
+      '--in-interface eth0 --goto cali-fh-eth0',
+      '--in-interface eth1 --goto cali-fh-eth1',
+    ]);
+    assert.deepEqual(bodies('cali-to-host-endpoint'), [
+      '--out-interface eth0 --goto cali-th-eth0',
+      '--out-interface eth1 --goto cali-th-eth1',
+    ]);
+    assert.deepEqual(bodies('cali-from-hep-forward'), [
+      '--in-interface eth0 --goto cali-fhfw-eth0',
+      '--in-interface eth1 --goto cali-fhfw-eth1',
+    ]);
+    assert.deepEqual(bodies('cali-to-hep-forward'), [
+      '--out-interface eth0 --goto cali-thfw-eth0',
+      '--out-interface eth1 --goto cali-thfw-eth1',
+    ]);
+    const none = renderBaseRules(SMALL_NODE);
+    for (const name of [
+      'cali-from-host-endpoint',
+      'cali-to-host-endpoint',
+      'cali-from-hep-forward',
+      'cali-to-hep-forward',
+    ]) {
+      assert.deepEqual(chain(none.filter, name).rules, [], `${name} empty without host endpoints`);
+    }
+  });
+
+  it('renders the failsafe chain before any policy, the policies, the profiles, then the drop', () => {
+    assert.deepEqual(bodies('cali-fh-eth0'), [
+      '-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT',
+      '-m conntrack --ctstate INVALID --jump DROP',
+      '--jump cali-failsafe-in',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+      '-m mark --mark 0/0x20000 --jump cali-pi-gnp/ai',
+      '-m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+      '-m comment --comment "End of tier default. Drop if no policies passed packet" -m mark --mark 0/0x20000 --jump DROP',
+      '--jump cali-pri-prof1',
+      '-m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+      '-m comment --comment "Drop if no profiles matched" --jump DROP',
+    ]);
+    assert.deepEqual(bodies('cali-th-eth0').slice(2, 6), [
+      '--jump cali-failsafe-out',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+      '-m mark --mark 0/0x20000 --jump cali-po-gnp/ae',
+    ]);
+  });
+
+  it('applies only applyOnForward policy to forwarded traffic, no profile, and allows it when there is none', () => {
+    assert.deepEqual(bodies('cali-fhfw-eth0'), [
+      '-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT',
+      '-m conntrack --ctstate INVALID --jump DROP',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+      '-m mark --mark 0/0x20000 --jump cali-pi-gnp/afi',
+      '-m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+      '-m comment --comment "End of tier default. Drop if no policies passed packet" -m mark --mark 0/0x20000 --jump DROP',
+    ]);
+    assert.deepEqual(bodies('cali-thfw-eth1').slice(3), [
+      '-m comment --comment "Allow forwarded traffic by default" --jump MARK --set-mark 0x10000/0x10000',
+      '-m comment --comment "Return for accepted forward traffic" --jump RETURN',
+    ]);
+    // No policy and no profile for the host itself: only the failsafe ports get through.
+    assert.deepEqual(bodies('cali-fh-eth1').slice(2), [
+      '--jump cali-failsafe-in',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Drop if no profiles matched" --jump DROP',
+    ]);
+  });
+});
+
 /** Where a packet on `iface` ends up: the chain a goto leads to outside the tree, or 'DROP'. */
 function dispatch(chains: Map<string, Chain>, root: string, iface: string): string {
   let current = chains.get(root)!;
