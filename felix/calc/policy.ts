@@ -86,6 +86,11 @@ export interface EndpointPolicy {
   profiles: string[];
   /** A host endpoint's policy for traffic forwarded through it: the tiers of its applyOnForward policies. */
   forward?: { ingress: EndpointTier[]; egress: EndpointTier[] };
+  /**
+   * A host endpoint's untracked policy (doNotTrack, in the raw table): the tiers of its doNotTrack policies, each
+   * with the default action Pass, as Calico has them, so the filter table's policy still applies after them.
+   */
+  untracked?: { ingress: EndpointTier[]; egress: EndpointTier[] };
 }
 
 export interface SelectorIpSet {
@@ -124,12 +129,13 @@ export interface DesiredPolicyChanges {
 export interface DesiredPolicy {
   /** By local workload interface. */
   endpoints: Map<string, EndpointPolicy>;
-  policies: { kind: PolicyKind; policy: ProtoPolicy }[];
+  /** `untracked`: a doNotTrack policy, whose chains belong in the raw table. */
+  policies: { kind: PolicyKind; policy: ProtoPolicy; untracked: boolean }[];
   profiles: ProtoProfile[];
   ipSets: SelectorIpSet[];
   /** This node's host endpoint interfaces, sorted: their EndpointPolicy is in `endpoints` too. */
   hostInterfaces: string[];
-  /** Policies tabby does not render (doNotTrack, preDNAT), as `<kind> <name>`: for the log and status. */
+  /** Policies tabby does not render (preDNAT), as `<kind> <name>`: for the log. */
   notEnforced: string[];
   /** How many of each were computed anew by this update (the rest were kept). */
   recomputed: DesiredPolicyChanges;
@@ -151,11 +157,10 @@ interface NormalisedPolicy {
   outboundRules: Rule[];
   /** Also applies to traffic forwarded through the host endpoints it selects. */
   applyOnForward: boolean;
-  /**
-   * doNotTrack or preDNAT: Calico renders these in the raw and mangle tables only, never in the filter chains of
-   * normal policy. tabby does not render them: they are reported, not enforced.
-   */
-  untrackedOrPreDnat: boolean;
+  /** doNotTrack: enforced in the raw table, before conntrack, for host endpoints only; no filter chain has it. */
+  doNotTrack: boolean;
+  /** preDNAT: Calico enforces it in the mangle table, which tabby does not program: reported, not enforced. */
+  preDnat: boolean;
 }
 
 interface PolicySpec {
@@ -227,7 +232,8 @@ function normalise(resource: Resource): NormalisedPolicy | undefined {
       inboundRules: spec.ingress ?? [],
       outboundRules: spec.egress ?? [],
       applyOnForward: spec.applyOnForward === true,
-      untrackedOrPreDnat: spec.doNotTrack === true || spec.preDNAT === true,
+      doNotTrack: spec.doNotTrack === true,
+      preDnat: spec.preDNAT === true && spec.doNotTrack !== true,
     };
   } catch {
     // A selector or rule the datastore accepted but we cannot use: the policy is left out rather than stopping felix.
@@ -512,7 +518,7 @@ interface PolicyState {
   /** Local interfaces it selects. */
   selects: Set<string>;
   /** Its chains' content, while it selects a local endpoint. */
-  converted: Converted<{ kind: PolicyKind; policy: ProtoPolicy }> | undefined;
+  converted: Converted<DesiredPolicy['policies'][number]> | undefined;
 }
 
 interface LocalState {
@@ -664,12 +670,12 @@ export class PolicyCalculation {
       return;
     }
     const normalised = normalise(resource);
-    if (normalised?.untrackedOrPreDnat) this.notEnforced.set(key, `${normalised.kind} ${normalised.name}`);
+    if (normalised?.preDnat) this.notEnforced.set(key, `${normalised.kind} ${normalised.name}`);
     else this.notEnforced.delete(key);
     const tier = normalised && tierOf(inputs, normalised.tier);
     // A policy in a tier that does not exist is not in force (Calico's calculation drops it too).
     const policy: PolicyInForce | undefined =
-      normalised && tier && !normalised.untrackedOrPreDnat
+      normalised && tier && !normalised.preDnat
         ? { ...normalised, tierOrder: tier.order, defaultAction: tier.defaultAction }
         : undefined;
     if (state === undefined) {
@@ -839,11 +845,12 @@ export class PolicyCalculation {
     }
   }
 
-  private convertPolicy(p: PolicyInForce): Converted<{ kind: PolicyKind; policy: ProtoPolicy }> {
+  private convertPolicy(p: PolicyInForce): Converted<DesiredPolicy['policies'][number]> {
     this.recomputed.policies++;
     const converter = new RuleConverter();
     const value = {
       kind: p.kind,
+      untracked: p.doNotTrack,
       policy: {
         tier: p.tier,
         name: p.name,
@@ -995,13 +1002,16 @@ export class PolicyCalculation {
               : 1
             : byOrderThenName(a, b),
       );
-    const tiersFor = (direction: 'ingress' | 'egress', forward = false): EndpointTier[] => {
+    /** Normal policy (the filter table's), only what applies on forward, or only doNotTrack (the raw table's). */
+    const tiersFor = (direction: 'ingress' | 'egress', chain: 'normal' | 'forward' | 'untracked'): EndpointTier[] => {
       const tiers: EndpointTier[] = [];
       for (const p of selecting) {
-        if (!p[direction] || (forward && !p.applyOnForward)) continue;
+        if (!p[direction] || p.doNotTrack !== (chain === 'untracked')) continue;
+        if (chain === 'forward' && !p.applyOnForward) continue;
         let tier = tiers[tiers.length - 1];
         if (tier?.name !== p.tier) {
-          tier = { name: p.tier, order: p.tierOrder, defaultAction: p.defaultAction, policies: [] };
+          const defaultAction = chain === 'untracked' ? 'Pass' : p.defaultAction;
+          tier = { name: p.tier, order: p.tierOrder, defaultAction, policies: [] };
           tiers.push(tier);
         }
         tier.policies.push({ kind: p.kind, name: p.name, order: p.order });
@@ -1009,8 +1019,15 @@ export class PolicyCalculation {
       return tiers;
     };
     const profiles = local.member.profiles.filter((name) => inputs.profiles.has(name));
-    const plan: EndpointPolicy = { ingress: tiersFor('ingress'), egress: tiersFor('egress'), profiles };
-    if (local.host) plan.forward = { ingress: tiersFor('ingress', true), egress: tiersFor('egress', true) };
+    const plan: EndpointPolicy = {
+      ingress: tiersFor('ingress', 'normal'),
+      egress: tiersFor('egress', 'normal'),
+      profiles,
+    };
+    if (local.host) {
+      plan.forward = { ingress: tiersFor('ingress', 'forward'), egress: tiersFor('egress', 'forward') };
+      plan.untracked = { ingress: tiersFor('ingress', 'untracked'), egress: tiersFor('egress', 'untracked') };
+    }
     return plan;
   }
 
@@ -1055,9 +1072,18 @@ function select(key: string, state: PolicyState, iface: string, local: LocalStat
 
 /** Where a policy sits in the endpoints' chains: a change of it re-plans the endpoints it selects. */
 function placementOf(p: PolicyInForce): string {
-  return [p.kind, p.name, p.tier, p.tierOrder, p.defaultAction, p.order, p.ingress, p.egress, p.applyOnForward].join(
-    '\n',
-  );
+  return [
+    p.kind,
+    p.name,
+    p.tier,
+    p.tierOrder,
+    p.defaultAction,
+    p.order,
+    p.ingress,
+    p.egress,
+    p.applyOnForward,
+    p.doNotTrack,
+  ].join('\n');
 }
 
 /** The policy part of the dataplane from scratch (tabbyctl, tests); felix keeps a PolicyCalculation and updates it. */

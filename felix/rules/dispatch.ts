@@ -50,18 +50,23 @@ export function workloadDispatchChains(interfaces: readonly string[]): Chain[] {
 }
 
 /**
- * The host endpoint dispatch chains (Calico's hostDispatchChains for the filter table): from and to each host
- * endpoint interface, for the host's own traffic and for forwarded traffic. A packet of another interface returns:
+ * The host endpoint dispatch chains (Calico's hostDispatchChains): from and to each host endpoint interface, for the
+ * host's own traffic and (in the filter table) for forwarded traffic. A packet of another interface returns:
  * host endpoint policy leaves it alone. With no host endpoints, the four chains are empty.
  */
-export function hostDispatchChains(interfaces: readonly string[]): Chain[] {
+export function hostDispatchChains(interfaces: readonly string[], table: 'filter' | 'raw'): Chain[] {
   const tree = (rootName: string, matchInterface: (pattern: string) => string, prefix: string) =>
     dispatchTree(interfaces, { rootName, matchInterface, target: (iface) => endpointChainName(prefix, iface) });
   return [
     ...tree(CHAIN_FROM_HOST_ENDPOINT, inInterface, HOST_FROM_ENDPOINT_PREFIX),
     ...tree(CHAIN_TO_HOST_ENDPOINT, outInterface, HOST_TO_ENDPOINT_PREFIX),
-    ...tree(CHAIN_FROM_HOST_ENDPOINT_FORWARD, inInterface, HOST_FROM_ENDPOINT_FORWARD_PREFIX),
-    ...tree(CHAIN_TO_HOST_ENDPOINT_FORWARD, outInterface, HOST_TO_ENDPOINT_FORWARD_PREFIX),
+    // The raw table polices the host's own traffic only (untracked policy does not apply on forward).
+    ...(table === 'filter'
+      ? [
+          ...tree(CHAIN_FROM_HOST_ENDPOINT_FORWARD, inInterface, HOST_FROM_ENDPOINT_FORWARD_PREFIX),
+          ...tree(CHAIN_TO_HOST_ENDPOINT_FORWARD, outInterface, HOST_TO_ENDPOINT_FORWARD_PREFIX),
+        ]
+      : []),
   ];
 }
 

@@ -83,7 +83,11 @@ export function workloadEndpointChains(iface: string, opts: WorkloadChainOptions
  * The policy rules of a host endpoint in one direction: for traffic to or from the host itself (its policies and
  * profiles), or for traffic forwarded through it (its applyOnForward policies alone).
  */
-export type HostEndpointPolicyHook = (iface: string, direction: PolicyDirection, forward: boolean) => readonly Rule[];
+export type HostEndpointPolicyHook = (
+  iface: string,
+  direction: PolicyDirection,
+  chain: 'normal' | 'forward' | 'untracked',
+) => readonly Rule[];
 
 /**
  * The four chains of a host endpoint interface, as Calico's HostEndpointToFilterChains: traffic leaving the host
@@ -94,7 +98,7 @@ export type HostEndpointPolicyHook = (iface: string, direction: PolicyDirection,
  */
 export function hostEndpointChains(iface: string, policy: HostEndpointPolicyHook): Chain[] {
   const forwardChain = (prefix: string, direction: PolicyDirection): Chain => {
-    const rules = policy(iface, direction, true);
+    const rules = policy(iface, direction, 'forward');
     return endpointChain(endpointChainName(prefix, iface), {
       policy: rules.length > 0 ? rules : ALLOW_FORWARDED_BY_DEFAULT,
       forward: true,
@@ -103,20 +107,46 @@ export function hostEndpointChains(iface: string, policy: HostEndpointPolicyHook
   return [
     endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
       failsafe: CHAIN_FAILSAFE_OUT,
-      policy: policy(iface, 'egress', false),
+      policy: policy(iface, 'egress', 'normal'),
     }),
     endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
       failsafe: CHAIN_FAILSAFE_IN,
-      policy: policy(iface, 'ingress', false),
+      policy: policy(iface, 'ingress', 'normal'),
     }),
     forwardChain(HOST_TO_ENDPOINT_FORWARD_PREFIX, 'egress'),
     forwardChain(HOST_FROM_ENDPOINT_FORWARD_PREFIX, 'ingress'),
   ];
 }
 
+/**
+ * A host endpoint's raw-table chains, as Calico's HostEndpointToRawChains: its doNotTrack policy, before conntrack
+ * sees the packet. No conntrack rules (nothing is tracked yet), the failsafe chains first, no profile and no final
+ * drop: what no untracked policy accepts goes on to the filter table's policy.
+ */
+export function hostEndpointRawChains(iface: string, policy: HostEndpointPolicyHook): Chain[] {
+  return [
+    endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
+      failsafe: CHAIN_FAILSAFE_OUT,
+      policy: policy(iface, 'egress', 'untracked'),
+      untracked: true,
+    }),
+    endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
+      failsafe: CHAIN_FAILSAFE_IN,
+      policy: policy(iface, 'ingress', 'untracked'),
+      untracked: true,
+    }),
+  ];
+}
+
 const ALLOW_FORWARDED_BY_DEFAULT: readonly Rule[] = [
   { match: '', action: Actions.setMark(MARK_ACCEPT), comment: ['Allow forwarded traffic by default'] },
   { match: '', action: Actions.return(), comment: ['Return for accepted forward traffic'] },
+];
+
+/** Established flows pass (their first packet was policed), invalid ones do not. */
+const CONNTRACK_RULES: readonly Rule[] = [
+  { match: conntrackState('RELATED,ESTABLISHED'), action: Actions.accept() },
+  { match: conntrackState('INVALID'), action: Actions.drop() },
 ];
 
 interface EndpointChainParts {
@@ -126,20 +156,23 @@ interface EndpointChainParts {
   policy: readonly Rule[];
   /** A forward chain ends where its policy does: what it did not allow, cali-FORWARD does not accept. */
   forward?: boolean;
+  /** A raw-table chain: no conntrack rules, and no final drop. */
+  untracked?: boolean;
 }
 
 function endpointChain(name: string, parts: EndpointChainParts): Chain {
   return {
     name,
     rules: [
-      { match: conntrackState('RELATED,ESTABLISHED'), action: Actions.accept() },
-      { match: conntrackState('INVALID'), action: Actions.drop() },
+      ...(parts.untracked ? [] : CONNTRACK_RULES),
       ...(parts.failsafe ? [{ match: '', action: Actions.jump(parts.failsafe) }] : []),
       // Policy chains report their verdict in these bits: none may be left over from an earlier chain.
       { match: '', action: Actions.clearMark(MARK_ACCEPT | MARK_PASS) },
       ...(parts.guards ?? []),
       ...parts.policy,
-      ...(parts.forward ? [] : [{ match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] }]),
+      ...(parts.forward || parts.untracked
+        ? []
+        : [{ match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] }]),
     ],
   };
 }

@@ -463,6 +463,8 @@ export interface EndpointPolicyPlan {
     policies: readonly { kind: PolicyKind; name: string }[];
   }[];
   profiles: readonly string[];
+  /** The raw table's untracked policy: what a policy accepts is also exempted from conntrack (NOTRACK). */
+  untracked?: boolean;
 }
 
 /**
@@ -476,12 +478,15 @@ export function endpointPolicyRules(direction: PolicyDirection, plan: EndpointPo
   for (const tier of plan.tiers) {
     rules.push({ match: '', action: Actions.clearMark(MARK_PASS), comment: [`Start of tier ${tier.name}`] });
     for (const policy of tier.policies) {
-      rules.push(
-        { match: markClear(MARK_PASS), action: Actions.jump(policyChainName(direction, policy.kind, policy.name)) },
-        { match: markSet(MARK_ACCEPT), action: Actions.return(), comment: ['Return if policy accepted'] },
-      );
+      rules.push({
+        match: markClear(MARK_PASS),
+        action: Actions.jump(policyChainName(direction, policy.kind, policy.name)),
+      });
+      if (plan.untracked) rules.push({ match: markSet(MARK_ACCEPT), action: Actions.noTrack() });
+      rules.push({ match: markSet(MARK_ACCEPT), action: Actions.return(), comment: ['Return if policy accepted'] });
     }
-    if (tier.defaultAction === 'Deny') {
+    // Untracked policy never drops at a tier's end: the filter table's policy is still to come (as Calico).
+    if (tier.defaultAction === 'Deny' && !plan.untracked) {
       rules.push({
         match: markClear(MARK_PASS),
         action: Actions.drop(),
@@ -525,14 +530,23 @@ export function policyRulesInput(
   memo: PolicyRenderMemo,
 ): Pick<
   BaseRulesInput,
-  'endpointPolicy' | 'hostEndpointInterfaces' | 'hostEndpointPolicy' | 'policyChains' | 'policyIpSets'
+  | 'endpointPolicy'
+  | 'hostEndpointInterfaces'
+  | 'hostEndpointPolicy'
+  | 'policyChains'
+  | 'untrackedPolicyChains'
+  | 'policyIpSets'
 > {
+  const chainsOf = (p: DesiredPolicy['policies'][number]) =>
+    remembered(memo.chains, p, () => policyChains(p.policy, p.kind));
   return {
     hostEndpointInterfaces: policy.hostInterfaces,
-    hostEndpointPolicy: (iface, direction, forward) => {
+    hostEndpointPolicy: (iface, direction, chain) => {
       const plan = policy.endpoints.get(iface);
-      const tiers = (forward ? plan?.forward : plan)?.[direction] ?? [];
-      return endpointPolicyRules(direction, { tiers, profiles: forward ? [] : (plan?.profiles ?? []) });
+      if (chain === 'normal')
+        return endpointPolicyRules(direction, { tiers: plan?.[direction] ?? [], profiles: plan?.profiles ?? [] });
+      const tiers = plan?.[chain]?.[direction] ?? [];
+      return endpointPolicyRules(direction, { tiers, profiles: [], untracked: chain === 'untracked' });
     },
     // An endpoint felix knows no policy or profile of gets none: its chain drops everything, as Calico's does.
     endpointPolicy: (iface, direction) => {
@@ -544,9 +558,10 @@ export function policyRulesInput(
       }))[direction];
     },
     policyChains: [
-      ...policy.policies.flatMap((p) => remembered(memo.chains, p, () => policyChains(p.policy, p.kind))),
+      ...policy.policies.flatMap((p) => (p.untracked ? [] : chainsOf(p))),
       ...policy.profiles.flatMap((p) => remembered(memo.chains, p, () => profileChains(p))),
     ],
+    untrackedPolicyChains: policy.policies.flatMap((p) => (p.untracked ? chainsOf(p) : [])),
     policyIpSets: policy.ipSets.map((set) =>
       remembered(memo.ipSets, set, () => ({ name: ipSetNameForId(set.id), type: set.type, members: set.members })),
     ),

@@ -22,6 +22,7 @@ import {
   type EndpointPolicyHook,
   type HostEndpointPolicyHook,
   hostEndpointChains,
+  hostEndpointRawChains,
   workloadEndpointChains,
 } from './endpoints';
 import { baseIpSets } from './ipsets';
@@ -61,6 +62,8 @@ export interface BaseRulesInput {
   hostEndpointInterfaces?: readonly string[];
   /** Their policy rules (felix/rules/policy.ts); none given: their chains allow only the failsafe ports. */
   hostEndpointPolicy?: HostEndpointPolicyHook;
+  /** The chains of doNotTrack policies, which the host endpoints' raw-table chains jump to. */
+  untrackedPolicyChains?: readonly Chain[];
   /** The policy and profile chains the endpoint chains jump to, and the IP sets their rules match on. */
   policyChains?: readonly Chain[];
   policyIpSets?: readonly IpSetSpec[];
@@ -181,7 +184,7 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
   const filterChains = [
     ...filterStaticChains(staticOptions),
     ...workloadChains(interfaces, input),
-    ...hostDispatchChains(hostInterfaces),
+    ...hostDispatchChains(hostInterfaces, 'filter'),
     ...hostInterfaces.flatMap((iface) => hostEndpointChains(iface, input.hostEndpointPolicy ?? NO_HOST_POLICY)),
     ...(input.policyChains ?? []),
   ];
@@ -214,7 +217,12 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
       },
     },
     raw: {
-      chains: rawStaticChains(staticOptions),
+      chains: [
+        ...rawStaticChains(staticOptions),
+        ...hostDispatchChains(hostInterfaces, 'raw'),
+        ...hostInterfaces.flatMap((iface) => hostEndpointRawChains(iface, input.hostEndpointPolicy ?? NO_HOST_POLICY)),
+        ...(input.untrackedPolicyChains ?? []),
+      ],
       insertions: { PREROUTING: jumpTo(CHAIN_RAW_PREROUTING), OUTPUT: jumpTo(CHAIN_RAW_OUTPUT) },
     },
     ipSets: [

@@ -230,7 +230,7 @@ type FailsafeTable = 'filter' | 'raw';
 /**
  * Traffic to the host's failsafe inbound ports, accepted whatever host endpoint policy says, so a bad policy cannot
  * cut the node off (ssh, BGP, etcd, the API server). In raw, before conntrack, also the replies to the host's own
- * failsafe outbound connections. Host endpoint chains jump here; until host endpoints are rendered nothing does.
+ * failsafe outbound connections. The host endpoint chains (cali-fh-<iface>, raw and filter) jump here first.
  */
 function failsafeInChain(table: FailsafeTable, opts: StaticChainOptions): Chain {
   const rules = opts.failsafeInbound.map((p) => failsafeRule(p, destPorts(p.port), p.net && sourceNet(p.net)));
@@ -261,8 +261,6 @@ export function rawStaticChains(opts: StaticChainOptions): Chain[] {
     rawPreroutingChain(opts),
     rawOutputChain(opts),
     empty(CHAIN_RPF_SKIP),
-    empty(CHAIN_FROM_HOST_ENDPOINT),
-    empty(CHAIN_TO_HOST_ENDPOINT),
   ];
 }
 

@@ -178,6 +178,49 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
     await expectTable('policies deleted', all);
   });
 
+  it('Kubernetes: default deny egress in x, stacked egress allows, one of them updated in place', async () => {
+    const base = { apiVersion: knp, kind: 'NetworkPolicy' };
+    await fabric.apply({
+      ...base,
+      metadata: { name: 'deny-egress', namespace: 'x' },
+      spec: { podSelector: {}, policyTypes: ['Egress'] },
+    });
+    await expectTable('x reaches nobody', (from) => ns(from) !== 'x');
+
+    const toNamespace = (target: string) => ({
+      ...base,
+      metadata: { name: 'to-namespace', namespace: 'x' },
+      spec: {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ namespaceSelector: { matchLabels: { ns: target } } }] }],
+      },
+    });
+    await fabric.apply(toNamespace('y'), {
+      ...base,
+      metadata: { name: 'a-to-zc', namespace: 'x' },
+      spec: {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Egress'],
+        egress: [
+          { to: [{ namespaceSelector: { matchLabels: { ns: 'z' } }, podSelector: { matchLabels: { pod: 'c' } } }] },
+        ],
+      },
+    });
+    const stacked =
+      (target: string): Expectation =>
+      (from, to) =>
+        ns(from) !== 'x' || ns(to) === target || (from === 'x/a' && to === 'z/c');
+    await expectTable('x reaches y; x/a also z/c', stacked('y'));
+
+    // The same policy, now to z: y is closed again without a deletion in between.
+    await fabric.apply(toNamespace('z'));
+    await expectTable('x reaches z; x/a still z/c', stacked('z'));
+
+    for (const name of ['deny-egress', 'to-namespace', 'a-to-zc']) await remove('knp', name, 'x');
+    await expectTable('policies deleted', all);
+  });
+
   it('Kubernetes: ingress to a named port only (the pod says which port the name is)', async () => {
     // Named ports come from the pod's containers; here from the endpoint, as Calico's Kubernetes datastore fills it.
     const ports = [
@@ -367,6 +410,29 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
     await expectHostPorts('a host endpoint and no policy', { ssh: true, other: false });
     // BGP (a failsafe port both ways) keeps the routes, and forwarded traffic is no host endpoint policy's business.
     await expectTable('pods through the host endpoint', all);
+
+    // Untracked (raw table): both directions must be allowed, replies are not tracked. The filter table's policy
+    // still denies port 9090: only the raw table's accept lets it through.
+    const untracked = {
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'untracked-9090' },
+      spec: {
+        selector: "role == 'node'",
+        doNotTrack: true,
+        applyOnForward: true,
+        ingress: [
+          { action: 'Allow', protocol: 'TCP', source: { nets: [`${NODES.n2}/32`] }, destination: { ports: [9090] } },
+        ],
+        egress: [
+          { action: 'Allow', protocol: 'TCP', source: { ports: [9090] }, destination: { nets: [`${NODES.n2}/32`] } },
+        ],
+      },
+    };
+    await fabric.apply(untracked);
+    await expectHostPorts('port 9090 allowed untracked', { ssh: true, other: true });
+    await remove('globalnetworkpolicy', 'untracked-9090');
+    await expectHostPorts('the untracked policy gone', { ssh: true, other: false });
 
     await fabric.apply({
       apiVersion: v3,

@@ -275,7 +275,7 @@ describe('felix policy calculation', () => {
     );
   });
 
-  it("polices this node's host endpoints: their policies, applyOnForward ones for forwarded traffic, their IPs in sets", () => {
+  it("polices this node's host endpoints: normal, applyOnForward and doNotTrack policy apart, their IPs in sets", () => {
     const hep = (name: string, node: string, iface: string, ip: string): Resource => ({
       apiVersion: v3,
       kind: 'HostEndpoint',
@@ -299,6 +299,7 @@ describe('felix policy calculation', () => {
       gnp('hosts', { order: 10 }),
       gnp('forward', { order: 20, applyOnForward: true }),
       gnp('untracked', { order: 30, applyOnForward: true, doNotTrack: true }),
+      gnp('pre-dnat', { order: 40, applyOnForward: true, preDNAT: true }),
     ];
     const d = computePolicy(inputsWith(resources), localA, 'n1');
     assert.deepEqual(d.hostInterfaces, ['eth0'], "only this node's host endpoint");
@@ -313,7 +314,20 @@ describe('felix policy calculation', () => {
     );
     assert.deepEqual(plan.egress, [], 'ingress policies only');
     assert.equal(d.endpoints.get('cali-a')!.forward, undefined, 'a workload has no forward chains');
-    assert.deepEqual(d.notEnforced, ['GlobalNetworkPolicy untracked']);
+    assert.deepEqual(
+      plan.untracked!.ingress,
+      [
+        {
+          name: 'default',
+          order: 1_000_000,
+          defaultAction: 'Pass',
+          policies: [{ kind: 'GlobalNetworkPolicy', name: 'untracked', order: 30 }],
+        },
+      ],
+      'doNotTrack policy in its own tiers, which pass at their end',
+    );
+    assert.ok(d.policies.find((p) => p.policy.name === 'untracked')!.untracked);
+    assert.deepEqual(d.notEnforced, ['GlobalNetworkPolicy pre-dnat']);
     const [rule] = d.policies.find((p) => p.policy.name === 'hosts')!.policy.inboundRules;
     const set = d.ipSets.find((s) => s.id === rule!.srcIpSetIds[0])!;
     assert.deepEqual(set.members, ['192.0.2.11/32', '192.0.2.12/32'], 'every host endpoint the selector matches');

@@ -580,15 +580,15 @@ describe('host endpoints (Calico HostEndpointToFilterChains, hostDispatchChains)
   const rules = renderBaseRules({
     ...SMALL_NODE,
     hostEndpointInterfaces: ['eth1', 'eth0'],
-    hostEndpointPolicy: (iface, direction, forward) =>
-      iface !== 'eth0'
-        ? []
-        : endpointPolicyRules(direction, {
-            tiers: forward
-              ? tier(direction === 'ingress' ? 'afi' : 'afe')
-              : tier(direction === 'ingress' ? 'ai' : 'ae'),
-            profiles: forward ? [] : ['prof1'],
-          }),
+    hostEndpointPolicy: (iface, direction, kind) => {
+      if (iface !== 'eth0') return [];
+      const name = { normal: 'a', forward: 'af', untracked: 'au' }[kind] + (direction === 'ingress' ? 'i' : 'e');
+      return endpointPolicyRules(direction, {
+        tiers: tier(name),
+        profiles: kind === 'normal' ? ['prof1'] : [],
+        untracked: kind === 'untracked',
+      });
+    },
   });
   const bodies = (name: string) => chain(rules.filter, name).rules.map(renderRuleBody);
 
@@ -640,6 +640,24 @@ describe('host endpoints (Calico HostEndpointToFilterChains, hostDispatchChains)
       '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
       '-m mark --mark 0/0x20000 --jump cali-po-gnp/ae',
     ]);
+  });
+
+  it('renders doNotTrack policy in the raw table: no conntrack, failsafe first, NOTRACK on accept, no drop at all', () => {
+    const raw = (name: string) => chain(rules.raw, name).rules.map(renderRuleBody);
+    assert.deepEqual(raw('cali-fh-eth0'), [
+      '--jump cali-failsafe-in',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+      '-m mark --mark 0/0x20000 --jump cali-pi-gnp/aui',
+      '-m mark --mark 0x10000/0x10000 --jump NOTRACK',
+      '-m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+    ]);
+    assert.deepEqual(raw('cali-from-host-endpoint'), [
+      '--in-interface eth0 --goto cali-fh-eth0',
+      '--in-interface eth1 --goto cali-fh-eth1',
+    ]);
+    assert.deepEqual(raw('cali-th-eth1'), ['--jump cali-failsafe-out', '--jump MARK --set-mark 0/0x30000']);
+    assert.ok(!rules.raw.chains.some((c) => c.name === 'cali-from-hep-forward'), 'no forward dispatch in raw');
   });
 
   it('applies only applyOnForward policy to forwarded traffic, no profile, and allows it when there is none', () => {
