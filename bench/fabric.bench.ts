@@ -14,7 +14,7 @@
 //   node dist/bench/fabric.bench.js [--seconds 3] [--rounds 3]
 import * as os from 'node:os';
 import { type ProcessHandle, Topology } from '../test/harness';
-import { Fabric } from '../test/support/fabric';
+import type { Fabric } from '../test/support/fabric';
 import { IPIP_NODES, PodPair } from '../test/support/ipip-topology';
 import {
   addVethPair,
@@ -26,15 +26,12 @@ import {
   startIperfServer,
 } from './support/iperf';
 import { machine, markdownTable } from './support/report';
-
-const FABRIC_NODES = { n1: '192.0.2.11', n2: '192.0.2.12' } as const;
-const ETCD_ADDRESS = '192.0.2.10';
-const POOL_CIDR = '10.70.0.0/24';
+import { buildTwoNodeFabric, type PoolModes } from './support/two-node-fabric';
 
 type CaseName = 'veth' | 'static' | 'routed' | 'vxlan' | 'ipip';
 
 /** The pool modes of the tabby cases; the others are built by hand. */
-const TABBY_MODES: Partial<Record<CaseName, { ipipMode: 'Always' | 'Never'; vxlanMode: 'Always' | 'Never' }>> = {
+const TABBY_MODES: Partial<Record<CaseName, PoolModes>> = {
   routed: { ipipMode: 'Never', vxlanMode: 'Never' },
   vxlan: { ipipMode: 'Never', vxlanMode: 'Always' },
   ipip: { ipipMode: 'Always', vxlanMode: 'Never' },
@@ -56,34 +53,6 @@ async function buildStatic(topo: Topology): Promise<IperfEndpoints> {
   return { clientNs: pair.podNs('a'), serverNs: pair.podNs('b'), serverAddress: IPIP_NODES.b.pod };
 }
 
-/** etcd and two tabby-nodes on one segment, a pool in `modes`, a pod per node; resolves once the pods reach. */
-async function buildTabby(topo: Topology, modes: NonNullable<(typeof TABBY_MODES)[CaseName]>): Promise<Fabric> {
-  await topo.addSegment('lan');
-  await topo.addNode('etcd', { segment: 'lan', address: `${ETCD_ADDRESS}/24` });
-  for (const [name, address] of Object.entries(FABRIC_NODES)) {
-    // A default route, as real nodes have: proxy ARP for 169.254.1.1 needs one. The etcd namespace forwards nothing.
-    await topo.addNode(name, { segment: 'lan', address: `${address}/24`, gateway: ETCD_ADDRESS });
-  }
-  const fabric = await Fabric.start(topo, 'etcd', ETCD_ADDRESS);
-  await fabric.apply({
-    apiVersion: 'projectcalico.org/v3',
-    kind: 'IPPool',
-    metadata: { name: 'bench' },
-    spec: { cidr: POOL_CIDR, blockSize: 26, natOutgoing: false, ...modes },
-  });
-  for (const node of Object.keys(FABRIC_NODES)) await fabric.startNode(node);
-  await fabric.addPod('n1', 'pa');
-  await fabric.addPod('n2', 'pb');
-  await fabric.allReach(
-    [
-      ['pa', 'pb'],
-      ['pb', 'pa'],
-    ],
-    'the two pods reaching each other',
-  );
-  return fabric;
-}
-
 /** Builds `name` in a fresh topology, measures it `rounds` times, and tears it all down, also on failure. */
 async function runCase(name: CaseName, seconds: number, rounds: number): Promise<number[]> {
   const topo = await Topology.create();
@@ -93,7 +62,7 @@ async function runCase(name: CaseName, seconds: number, rounds: number): Promise
     let at: IperfEndpoints;
     const modes = TABBY_MODES[name];
     if (modes) {
-      fabric = await buildTabby(topo, modes);
+      fabric = await buildTwoNodeFabric(topo, modes);
       const [a, b] = [fabric.pod('pa'), fabric.pod('pb')];
       at = { clientNs: a.ns, serverNs: b.ns, serverAddress: b.ip };
     } else {

@@ -1,19 +1,21 @@
-// iptables programming against raw iptables-restore, in one run (DESIGN §4: 1,000 policies and 5,000 endpoints,
-// full apply ≤ 1.5 × raw restore of the same rule text; one changed policy applied ≤ 50 ms).
+// iptables programming against raw iptables-restore, in one run (DESIGN §4 and issue 7: 1,000 policies over 5,000
+// endpoints, full apply ≤ 1.5 × raw restore of the same rule text; one changed policy applied ≤ 50 ms).
 //
-// The filter table of a busy node: P policy chains `cali-pi-_<n>` of 10 rules (9 `-s <ip>/32 -p tcp --dport <port>`
-// setting the accept mark, then return if it is set), E endpoint chains `cali-tw-cali<11 hex>` of 7 rules (conntrack
-// accept and drop, clear the marks, jump to two policies, return if accepted, drop), a dispatch chain with one goto
-// per endpoint, cali-FORWARD and its hook at the top of FORWARD. Per backend and round, in a fresh network namespace
-// each time (prefix tbip<6 hex>-, deleted in finally):
+// The filter table felix renders for the policy workload of bench/support/policy-workload.ts on one node: E
+// workload endpoints (a cali-tw- and a cali-fw- chain each, with a jump to each of the 1 in 50 policies that select
+// it), P NetworkPolicies (a chain each, its rule matching a selector's IP set), the dispatch trees, felix's static
+// chains and the hooks into INPUT, FORWARD and OUTPUT: what felix's calculation and renderer produce, not a
+// synthetic table. Its IP sets are created first, untimed. Per backend and round, in a fresh network namespace each
+// time (prefix tbip<6 hex>-, deleted in finally):
 //   reference   one `iptables-<backend>-restore --noflush` of the whole state: the same lines IptablesTable writes
 //               (hash comments included), text built beforehand
 //   full        IptablesTable from nothing: setChains + setInsertions (render: rules to text, validated) + apply
 //               (read: iptables-save of the empty table; plan: what to write; write: iptables-restore, fed the lines,
 //               hashes included, as they are made); the backend is detected once beforehand and handed in, as felix
 //               does
-//   one change  then, CHANGES times: one rule of one policy changed, updateChain + apply (only the changed rules are
-//               written), against raw iptables-restore of the same restore text
+//   one change  then, CHANGES times: one policy's port changed, its chain as felix renders it then handed to
+//               updateChain + apply (only the changed rules are written), against raw iptables-restore of the same
+//               restore text
 //   resync      markDirty + apply: read back the whole table, compare, nothing to write
 // Medians over --rounds rounds after one uncounted warm-up round. Prints numbers, asserts no goal.
 //
@@ -23,8 +25,8 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { IpSetManager, type IpSetSpec } from '../felix/ipsets';
 import {
-  Actions,
   type BackendMode,
   type Chain,
   type IptablesBackend,
@@ -39,12 +41,11 @@ import {
   renderRuleSpec,
 } from '../felix/iptables';
 import { registerEmergencyCleanup, run } from '../test/harness/exec';
+import { RenderedPolicyWorkload } from './support/policy-workload';
 import { machine, markdownTable, positiveInteger, ratio } from './support/report';
 
 /** Changed policies measured per round. */
 const CHANGES = 5;
-const ACCEPT_MARK = 0x10000;
-const PASS_MARK = 0x20000;
 
 interface Options {
   policies: number;
@@ -80,81 +81,36 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-function policyName(i: number): string {
-  return `cali-pi-_${i.toString(36).padStart(6, '0')}`;
-}
-
-function policyRules(i: number, version = 0): Rule[] {
-  const rules: Rule[] = [];
-  for (let r = 0; r < 9; r++) {
-    // 10.<policy>.<rule>.<version>: every source distinct, a new version a new address.
-    const source = `10.${(i >> 8) & 255}.${i & 255}.${r * 16 + version}`;
-    rules.push({ match: `-s ${source}/32 -p tcp --dport ${8000 + r}`, action: Actions.setMark(ACCEPT_MARK) });
-  }
-  rules.push({ match: `-m mark --mark ${hex(ACCEPT_MARK)}/${hex(ACCEPT_MARK)}`, action: Actions.return() });
-  return rules;
-}
-
-function hex(value: number): string {
-  return `0x${value.toString(16)}`;
-}
-
-function interfaceName(i: number): string {
-  return `cali${i.toString(16).padStart(11, '0')}`;
-}
-
-function endpointChain(i: number, policies: number): Chain {
-  const accepted = `-m mark --mark ${hex(ACCEPT_MARK)}/${hex(ACCEPT_MARK)}`;
-  return {
-    name: `cali-tw-${interfaceName(i)}`,
-    rules: [
-      { match: '-m conntrack --ctstate RELATED,ESTABLISHED', action: Actions.accept() },
-      { match: '-m conntrack --ctstate INVALID', action: Actions.drop() },
-      { match: '', action: Actions.clearMark(ACCEPT_MARK | PASS_MARK) },
-      { match: '', action: Actions.jump(policyName(i % policies)) },
-      { match: `-m mark --mark 0x0/${hex(ACCEPT_MARK)}`, action: Actions.jump(policyName((i * 7 + 1) % policies)) },
-      { match: accepted, action: Actions.return(), comment: ['Return if policy accepted'] },
-      { match: '', action: Actions.drop(), comment: ['Drop if no policies passed packet'] },
-    ],
-  };
-}
-
 interface Workload {
-  chains: Chain[];
-  forwardHook: Rule[];
+  rendered: RenderedPolicyWorkload;
+  chains: readonly Chain[];
+  insertions: Record<string, Rule[]>;
+  ipSets: IpSetSpec[];
   rules: number;
   /** What the reference restores: the whole state as IptablesTable writes it. */
   referenceText: string;
 }
 
 function workload(policies: number, endpoints: number): Workload {
-  const chains: Chain[] = [];
-  for (let i = 0; i < policies; i++) chains.push({ name: policyName(i), rules: policyRules(i) });
-  for (let i = 0; i < endpoints; i++) chains.push(endpointChain(i, policies));
-  const dispatch: Rule[] = [];
-  for (let i = 0; i < endpoints; i++) {
-    dispatch.push({ match: `-o ${interfaceName(i)}`, action: Actions.goto(`cali-tw-${interfaceName(i)}`) });
-  }
-  dispatch.push({ match: '', action: Actions.drop(), comment: ['Unknown interface'] });
-  chains.push({ name: 'cali-to-wl-dispatch', rules: dispatch });
-  chains.push({ name: 'cali-FORWARD', rules: [{ match: '-o cali+', action: Actions.jump('cali-to-wl-dispatch') }] });
-  const forwardHook: Rule[] = [{ match: '', action: Actions.jump('cali-FORWARD') }];
-
+  const rendered = new RenderedPolicyWorkload(endpoints, policies);
+  const { chains, insertions } = rendered.rules.filter;
   const lines = ['*filter'];
   for (const chain of chains) lines.push(`:${chain.name} - -`);
   const append = (command: string, chain: Chain) => {
-    const rendered = renderChain(chain);
-    rendered.bodies.forEach((body, i) => {
+    const text = renderChain(chain);
+    text.bodies.forEach((body, i) => {
       lines.push(
-        `${command} ${chain.name} ${renderRuleSpec(body, renderHashComment(RULE_HASH_PREFIX, rendered.hashes[i]))}`,
+        `${command} ${chain.name} ${renderRuleSpec(body, renderHashComment(RULE_HASH_PREFIX, text.hashes[i]))}`,
       );
     });
   };
   for (const chain of chains) append('-A', chain);
-  append('-I', { name: 'FORWARD', rules: forwardHook });
+  for (const [kernelChain, rules] of Object.entries(insertions)) append('-I', { name: kernelChain, rules });
   lines.push('COMMIT', '');
-  const rules = chains.reduce((sum, chain) => sum + chain.rules.length, 0) + forwardHook.length;
-  return { chains, forwardHook, rules, referenceText: lines.join('\n') };
+  const rules =
+    chains.reduce((sum, chain) => sum + chain.rules.length, 0) +
+    Object.values(insertions).reduce((sum, hook) => sum + hook.length, 0);
+  return { rendered, chains, insertions, ipSets: rendered.rules.ipSets, rules, referenceText: lines.join('\n') };
 }
 
 async function timed(work: () => Promise<unknown> | unknown): Promise<number> {
@@ -176,6 +132,13 @@ async function freshNamespace(): Promise<{ ns: string; remove: () => Promise<voi
       unregister();
     },
   };
+}
+
+/** The workload's IP sets in the namespace (its rules cannot name a set that does not exist); not timed. */
+async function createIpSets(ns: string, sets: readonly IpSetSpec[]): Promise<void> {
+  const manager = new IpSetManager({ netns: ns });
+  for (const set of sets) manager.setIpSet(set);
+  await manager.apply();
 }
 
 async function restore(ns: string, backend: IptablesBackend, text: string): Promise<void> {
@@ -209,6 +172,7 @@ async function measure(backend: IptablesBackend, work: Workload, policies: numbe
   const reference = await freshNamespace();
   let referenceMs: number;
   try {
+    await createIpSets(reference.ns, work.ipSets);
     referenceMs = await timed(() => restore(reference.ns, backend, work.referenceText));
     if ((await countRules(reference.ns, backend)) !== work.rules) throw new Error('reference: rules missing');
   } finally {
@@ -217,11 +181,12 @@ async function measure(backend: IptablesBackend, work: Workload, policies: numbe
 
   const { ns, remove } = await freshNamespace();
   try {
+    await createIpSets(ns, work.ipSets);
     const table = new IptablesTable({ table: 'filter', netns: ns, backend });
     const started = performance.now();
     const render = await timed(() => {
       table.setChains(work.chains);
-      table.setInsertions('FORWARD', work.forwardHook);
+      for (const [kernelChain, rules] of Object.entries(work.insertions)) table.setInsertions(kernelChain, rules);
     });
     const full = await table.apply();
     const fullMs = performance.now() - started;
@@ -230,28 +195,29 @@ async function measure(backend: IptablesBackend, work: Workload, policies: numbe
     const changes: number[] = [];
     const changeReferences: number[] = [];
     let changeLines = 0;
+    // The chains as this table holds them: a policy changed in an earlier round is in its first version here.
+    const held = new Map(work.chains.map((chain) => [chain.name, chain]));
     for (let c = 0; c < CHANGES; c++) {
-      const policy = (round * CHANGES + c) * 97 + 13;
-      const before = renderChain({ name: policyName(policy % policies), rules: policyRules(policy % policies) });
-      const rules = policyRules(policy % policies);
-      // The fifth rule's source moves: rules 5 to 10 are rewritten (their hashes chain in the fifth's).
-      rules[4] = policyRules(policy % policies, 1 + c)[4];
-      const changed: Chain = { name: before.name, rules };
+      const change = round * CHANGES + c;
+      const changed = work.rendered.changedPolicyChains((change * 97 + 13) % policies, 9000 + change);
       const result = { linesWritten: 0 };
       changes.push(
         await timed(async () => {
-          table.updateChain(changed);
+          for (const chain of changed) table.updateChain(chain);
           Object.assign(result, await table.apply());
         }),
       );
       changeLines = result.linesWritten;
       // The reference writes the same text again (replacing rules with themselves).
+      const before = new Map(changed.map((chain) => [chain.name, renderChain(held.get(chain.name)!)]));
       const text = planRestore(
         {
-          chains: new Map([[before.name, { hashes: before.hashes, ourRuleSpecs: new Map() }]]),
+          chains: new Map(
+            [...before].map(([name, chain]) => [name, { hashes: chain.hashes, ourRuleSpecs: new Map() }]),
+          ),
           foreignReferences: new Set(),
         },
-        { chains: new Map([[changed.name, renderChain(changed)]]), insertions: new Map() },
+        { chains: new Map(changed.map((chain) => [chain.name, renderChain(chain)])), insertions: new Map() },
         {
           table: 'filter',
           hashPrefix: RULE_HASH_PREFIX,
@@ -261,6 +227,7 @@ async function measure(backend: IptablesBackend, work: Workload, policies: numbe
         },
       ).text;
       changeReferences.push(await timed(() => restore(ns, backend, text)));
+      for (const chain of changed) held.set(chain.name, chain);
     }
 
     table.markDirty();
@@ -291,8 +258,8 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const work = workload(options.policies, options.endpoints);
   console.log(
-    `iptables programming: ${options.policies} policy chains (10 rules), ${options.endpoints} endpoint chains ` +
-      `(7 rules), a dispatch chain of ${options.endpoints + 1} rules: ${work.rules} rules in the filter table; ` +
+    `iptables programming: felix's filter table for ${options.endpoints} endpoints and ${options.policies} ` +
+      `policies (${work.chains.length} chains, ${work.rules} rules, ${work.ipSets.length} IP sets); ` +
       `${work.referenceText.length.toLocaleString('en')} bytes of restore text. ` +
       `Median of ${options.rounds} rounds after one warm-up round; ${machine()}; ` +
       `load average ${os.loadavg()[0].toFixed(2)}`,

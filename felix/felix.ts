@@ -74,7 +74,7 @@ export class Felix {
   private ipSetsGiven = new Map<string, IpSetSpec>();
   private readonly policyCalculation = new PolicyCalculation();
   private readonly policyRenderMemo = new PolicyRenderMemo();
-  /** The doNotTrack and preDNAT policies last logged as not enforced. */
+  /** The preDNAT policies last logged as not enforced. */
   private notEnforced = '';
   private readonly baseRenderMemo = new RenderMemo();
   private readonly workloadLists = new WeakMap<DesiredDataplane, { locals: LocalWorkload[]; interfaces: string[] }>();
@@ -305,7 +305,7 @@ export class Felix {
     const policy = this.policyCalculation.update(policyInputsOf(this.inputs), workloads.locals, this.options.nodeName);
     const notEnforced = policy.notEnforced.join(', ');
     if (notEnforced !== this.notEnforced && notEnforced !== '') {
-      this.options.log?.(`not enforced (doNotTrack and preDNAT policy is not implemented): ${notEnforced}`);
+      this.options.log?.(`not enforced (preDNAT policy is not implemented): ${notEnforced}`);
     }
     this.notEnforced = notEnforced;
     this.policyCount = policy.policies.length;

@@ -5,7 +5,7 @@ import { ipBatch } from '../../test/support/ipip-topology';
 import { waitFor } from '../../test/support/wait';
 import { positiveInteger } from './report';
 
-const IPERF_PORT = 5201;
+export const IPERF_PORT = 5201;
 const VETH = { client: '10.99.0.1', server: '10.99.0.2' };
 
 /** Where iperf3 runs: the client's and the server's namespace, and the address the server listens on. */

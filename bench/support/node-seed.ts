@@ -1,6 +1,7 @@
 // Seeding a benchmark's node with what a busy cluster gives it, without starting pods one by one: addresses from
 // IPAM (allocated in etcd's namespace by ipam-assign.ts), veths and WorkloadEndpoints in bulk, other nodes that
 // exist only in the datastore; and felix's status as the node reports it.
+import http from 'node:http';
 import path from 'node:path';
 import { buildEndpoint, hostVethName, type WorkloadIdentity } from '../../cni/workload';
 import { Topology } from '../../test/harness';
@@ -77,17 +78,37 @@ export interface FelixStatus {
   endpoints: number;
   policies: number;
   lastApplyMs: number;
+  lastApplyAt: number;
   applies: number;
 }
 
-export async function felixStatus(fabric: Fabric, node: string): Promise<FelixStatus> {
-  const res = await fabric.topo.exec(
-    node,
-    'curl',
-    ['-s', '--unix-socket', path.join(fabric.runDir(node), 'status.sock'), 'http://x/status'],
-    { allowFail: true },
-  );
-  return (JSON.parse(res.stdout || '{"felix":{}}') as { felix: FelixStatus }).felix;
+/**
+ * Felix's status as the node reports it on its status socket. A Unix socket is a file: reached from here, outside
+ * the node's network namespace, with no process started per reading (benchmarks poll it every few milliseconds).
+ */
+export function felixStatus(fabric: Fabric, node: string): Promise<FelixStatus> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: path.join(fabric.runDir(node), 'status.sock'), path: '/status' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve((JSON.parse(body || '{"felix":{}}') as { felix: FelixStatus }).felix));
+    });
+    req.on('error', reject);
+  });
+}
+
+const TIMED_APPLY = path.join(__dirname, 'timed-apply.js');
+
+/** Applies resources from inside etcd's namespace; the wall-clock time (ms) each write was acknowledged. */
+export async function timedApply(fabric: Fabric, ...resources: object[]): Promise<number[]> {
+  const res = await fabric.topo.exec('etcd', process.execPath, [TIMED_APPLY, '--etcd-endpoints', fabric.endpoints], {
+    input: JSON.stringify(resources),
+    timeoutMs: 60_000,
+  });
+  return JSON.parse(res.stdout) as number[];
 }
 
 /** The node a seeded benchmark measures, on a segment with etcd. */

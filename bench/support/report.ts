@@ -53,3 +53,8 @@ export function failAs(name: string, message: string): never {
   process.stderr.write(`${name}: ${message}\n`);
   process.exit(1);
 }
+
+/** Milliseconds since the epoch, to the microsecond: comparable with the same figure taken in another process. */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
