@@ -74,7 +74,7 @@ export class Felix {
   private ipSetsGiven = new Map<string, IpSetSpec>();
   private readonly policyCalculation = new PolicyCalculation();
   private readonly policyRenderMemo = new PolicyRenderMemo();
-  /** The preDNAT policies last logged as not enforced. */
+  /** What was last logged as not enforced. */
   private notEnforced = '';
   private readonly baseRenderMemo = new RenderMemo();
   private readonly workloadLists = new WeakMap<DesiredDataplane, { locals: LocalWorkload[]; interfaces: string[] }>();
@@ -305,7 +305,7 @@ export class Felix {
     const policy = this.policyCalculation.update(policyInputsOf(this.inputs), workloads.locals, this.options.nodeName);
     const notEnforced = policy.notEnforced.join(', ');
     if (notEnforced !== this.notEnforced && notEnforced !== '') {
-      this.options.log?.(`not enforced (preDNAT policy is not implemented): ${notEnforced}`);
+      this.options.log?.(`not enforced (not implemented): ${notEnforced}`);
     }
     this.notEnforced = notEnforced;
     this.policyCount = policy.policies.length;
@@ -344,12 +344,12 @@ export class Felix {
 
     if (!this.tables) {
       const backend = await detectBackend();
-      this.tables = (['filter', 'nat', 'raw'] as TableName[]).map(
+      this.tables = (['filter', 'nat', 'raw', 'mangle'] as TableName[]).map(
         (table) => new IptablesTable({ table, backend, resyncIntervalMs: this.settings.iptablesRefreshIntervalMs }),
       );
     }
     for (const table of this.tables) {
-      const wanted = rules[table.table as 'filter' | 'nat' | 'raw'];
+      const wanted = rules[table.table];
       table.setChains(wanted.chains);
       for (const [kernelChain, insertions] of Object.entries(wanted.insertions))
         table.setInsertions(kernelChain, insertions);

@@ -91,6 +91,11 @@ export interface EndpointPolicy {
    * with the default action Pass, as Calico has them, so the filter table's policy still applies after them.
    */
   untracked?: { ingress: EndpointTier[]; egress: EndpointTier[] };
+  /**
+   * A host endpoint's pre-DNAT policy (preDNAT, in the mangle table, ingress only): the tiers of its preDNAT
+   * policies, each with the default action Pass, as Calico has them.
+   */
+  preDnat?: { ingress: EndpointTier[]; egress: [] };
 }
 
 export interface SelectorIpSet {
@@ -129,13 +134,13 @@ export interface DesiredPolicyChanges {
 export interface DesiredPolicy {
   /** By local workload interface. */
   endpoints: Map<string, EndpointPolicy>;
-  /** `untracked`: a doNotTrack policy, whose chains belong in the raw table. */
-  policies: { kind: PolicyKind; policy: ProtoPolicy; untracked: boolean }[];
+  /** `table`: where its chains belong: filter, or raw for a doNotTrack policy, or mangle for a preDNAT one. */
+  policies: { kind: PolicyKind; policy: ProtoPolicy; table: PolicyTable }[];
   profiles: ProtoProfile[];
   ipSets: SelectorIpSet[];
   /** This node's host endpoint interfaces, sorted: their EndpointPolicy is in `endpoints` too. */
   hostInterfaces: string[];
-  /** Policies tabby does not render (preDNAT), as `<kind> <name>`: for the log. */
+  /** What this node should police but tabby does not (an all-interfaces HostEndpoint), for the log. */
   notEnforced: string[];
   /** How many of each were computed anew by this update (the rest were kept). */
   recomputed: DesiredPolicyChanges;
@@ -157,11 +162,14 @@ interface NormalisedPolicy {
   outboundRules: Rule[];
   /** Also applies to traffic forwarded through the host endpoints it selects. */
   applyOnForward: boolean;
-  /** doNotTrack: enforced in the raw table, before conntrack, for host endpoints only; no filter chain has it. */
-  doNotTrack: boolean;
-  /** preDNAT: Calico enforces it in the mangle table, which tabby does not program: reported, not enforced. */
-  preDnat: boolean;
+  /**
+   * filter: normal policy. raw: doNotTrack, enforced before conntrack. mangle: preDNAT, enforced on ingress before
+   * DNAT. The last two apply to host endpoints only; no filter chain has them.
+   */
+  table: PolicyTable;
 }
+
+export type PolicyTable = 'filter' | 'raw' | 'mangle';
 
 interface PolicySpec {
   tier?: string;
@@ -232,8 +240,7 @@ function normalise(resource: Resource): NormalisedPolicy | undefined {
       inboundRules: spec.ingress ?? [],
       outboundRules: spec.egress ?? [],
       applyOnForward: spec.applyOnForward === true,
-      doNotTrack: spec.doNotTrack === true,
-      preDnat: spec.preDNAT === true && spec.doNotTrack !== true,
+      table: spec.doNotTrack ? 'raw' : spec.preDNAT ? 'mangle' : 'filter',
     };
   } catch {
     // A selector or rule the datastore accepted but we cannot use: the policy is left out rather than stopping felix.
@@ -605,7 +612,7 @@ export class PolicyCalculation {
   private readonly policies = new Map<string, PolicyState>();
   /** The interface each HostEndpoint of this node claims, by HostEndpoint name. */
   private readonly hostClaims = new Map<string, string>();
-  /** doNotTrack and preDNAT policies, by key: reported as not enforced. */
+  /** This node's all-interfaces HostEndpoints (`interfaceName: "*"`), by name: reported as not enforced. */
   private readonly notEnforced = new Map<string, string>();
   /** By interface. */
   private readonly locals = new Map<string, LocalState>();
@@ -670,14 +677,10 @@ export class PolicyCalculation {
       return;
     }
     const normalised = normalise(resource);
-    if (normalised?.preDnat) this.notEnforced.set(key, `${normalised.kind} ${normalised.name}`);
-    else this.notEnforced.delete(key);
     const tier = normalised && tierOf(inputs, normalised.tier);
     // A policy in a tier that does not exist is not in force (Calico's calculation drops it too).
     const policy: PolicyInForce | undefined =
-      normalised && tier && !normalised.preDnat
-        ? { ...normalised, tierOrder: tier.order, defaultAction: tier.defaultAction }
-        : undefined;
+      normalised && tier ? { ...normalised, tierOrder: tier.order, defaultAction: tier.defaultAction } : undefined;
     if (state === undefined) {
       const added: PolicyState = { resource, policy, selects: new Set(), converted: undefined };
       this.policies.set(key, added);
@@ -754,6 +757,10 @@ export class PolicyCalculation {
     const affected = new Set<string>();
     for (const key of changedHostEndpoints) {
       const resource = inputs.hostEndpoints.get(key);
+      const spec = (resource?.spec ?? {}) as { node?: string; interfaceName?: string };
+      if (nodeName !== '' && spec.node === nodeName && spec.interfaceName === '*') {
+        this.notEnforced.set(key, `HostEndpoint ${key} (interfaceName "*": all interfaces)`);
+      } else this.notEnforced.delete(key);
       const iface = resource && localHostInterface(resource, nodeName);
       const claimed = this.hostClaims.get(key);
       if (claimed !== undefined) affected.add(claimed);
@@ -850,7 +857,7 @@ export class PolicyCalculation {
     const converter = new RuleConverter();
     const value = {
       kind: p.kind,
-      untracked: p.doNotTrack,
+      table: p.table,
       policy: {
         tier: p.tier,
         name: p.name,
@@ -1002,15 +1009,19 @@ export class PolicyCalculation {
               : 1
             : byOrderThenName(a, b),
       );
-    /** Normal policy (the filter table's), only what applies on forward, or only doNotTrack (the raw table's). */
-    const tiersFor = (direction: 'ingress' | 'egress', chain: 'normal' | 'forward' | 'untracked'): EndpointTier[] => {
+    /**
+     * Normal policy (the filter table's), what of it applies on forward, doNotTrack (the raw table's) or preDNAT
+     * (the mangle table's). Untracked and pre-DNAT tiers pass at their end: the filter table's policy follows.
+     */
+    const tiersFor = (direction: 'ingress' | 'egress', chain: 'normal' | 'forward' | 'untracked' | 'preDnat') => {
+      const table: PolicyTable = chain === 'untracked' ? 'raw' : chain === 'preDnat' ? 'mangle' : 'filter';
       const tiers: EndpointTier[] = [];
       for (const p of selecting) {
-        if (!p[direction] || p.doNotTrack !== (chain === 'untracked')) continue;
+        if (!p[direction] || p.table !== table) continue;
         if (chain === 'forward' && !p.applyOnForward) continue;
         let tier = tiers[tiers.length - 1];
         if (tier?.name !== p.tier) {
-          const defaultAction = chain === 'untracked' ? 'Pass' : p.defaultAction;
+          const defaultAction = table === 'filter' ? p.defaultAction : 'Pass';
           tier = { name: p.tier, order: p.tierOrder, defaultAction, policies: [] };
           tiers.push(tier);
         }
@@ -1027,6 +1038,8 @@ export class PolicyCalculation {
     if (local.host) {
       plan.forward = { ingress: tiersFor('ingress', 'forward'), egress: tiersFor('egress', 'forward') };
       plan.untracked = { ingress: tiersFor('ingress', 'untracked'), egress: tiersFor('egress', 'untracked') };
+      // Pre-DNAT policy polices traffic arriving through the host endpoint only.
+      plan.preDnat = { ingress: tiersFor('ingress', 'preDnat'), egress: [] };
     }
     return plan;
   }
@@ -1082,7 +1095,7 @@ function placementOf(p: PolicyInForce): string {
     p.ingress,
     p.egress,
     p.applyOnForward,
-    p.doNotTrack,
+    p.table,
   ].join('\n');
 }
 

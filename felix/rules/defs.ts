@@ -23,6 +23,7 @@ export const CHAIN_FILTER_OUTPUT = 'cali-OUTPUT';
 export const CHAIN_RAW_PREROUTING = 'cali-PREROUTING';
 export const CHAIN_RAW_OUTPUT = 'cali-OUTPUT';
 export const CHAIN_NAT_PREROUTING = 'cali-PREROUTING';
+export const CHAIN_MANGLE_PREROUTING = 'cali-PREROUTING';
 export const CHAIN_NAT_POSTROUTING = 'cali-POSTROUTING';
 export const CHAIN_NAT_OUTPUT = 'cali-OUTPUT';
 

@@ -54,9 +54,11 @@ export function workloadDispatchChains(interfaces: readonly string[]): Chain[] {
  * host's own traffic and (in the filter table) for forwarded traffic. A packet of another interface returns:
  * host endpoint policy leaves it alone. With no host endpoints, the four chains are empty.
  */
-export function hostDispatchChains(interfaces: readonly string[], table: 'filter' | 'raw'): Chain[] {
+export function hostDispatchChains(interfaces: readonly string[], table: 'filter' | 'raw' | 'mangle'): Chain[] {
   const tree = (rootName: string, matchInterface: (pattern: string) => string, prefix: string) =>
     dispatchTree(interfaces, { rootName, matchInterface, target: (iface) => endpointChainName(prefix, iface) });
+  // The mangle table polices arriving traffic only (pre-DNAT policy is ingress policy).
+  if (table === 'mangle') return tree(CHAIN_FROM_HOST_ENDPOINT, inInterface, HOST_FROM_ENDPOINT_PREFIX);
   return [
     ...tree(CHAIN_FROM_HOST_ENDPOINT, inInterface, HOST_FROM_ENDPOINT_PREFIX),
     ...tree(CHAIN_TO_HOST_ENDPOINT, outInterface, HOST_TO_ENDPOINT_PREFIX),

@@ -86,8 +86,11 @@ export function workloadEndpointChains(iface: string, opts: WorkloadChainOptions
 export type HostEndpointPolicyHook = (
   iface: string,
   direction: PolicyDirection,
-  chain: 'normal' | 'forward' | 'untracked',
+  chain: HostEndpointChainKind,
 ) => readonly Rule[];
+
+/** Normal (filter), forwarded (filter), untracked (raw: doNotTrack) and pre-DNAT (mangle: preDNAT) policy. */
+export type HostEndpointChainKind = 'normal' | 'forward' | 'untracked' | 'preDnat';
 
 /**
  * The four chains of a host endpoint interface, as Calico's HostEndpointToFilterChains: traffic leaving the host
@@ -101,7 +104,7 @@ export function hostEndpointChains(iface: string, policy: HostEndpointPolicyHook
     const rules = policy(iface, direction, 'forward');
     return endpointChain(endpointChainName(prefix, iface), {
       policy: rules.length > 0 ? rules : ALLOW_FORWARDED_BY_DEFAULT,
-      forward: true,
+      drop: false,
     });
   };
   return [
@@ -128,12 +131,29 @@ export function hostEndpointRawChains(iface: string, policy: HostEndpointPolicyH
     endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
       failsafe: CHAIN_FAILSAFE_OUT,
       policy: policy(iface, 'egress', 'untracked'),
-      untracked: true,
+      conntrack: false,
+      drop: false,
     }),
     endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
       failsafe: CHAIN_FAILSAFE_IN,
       policy: policy(iface, 'ingress', 'untracked'),
-      untracked: true,
+      conntrack: false,
+      drop: false,
+    }),
+  ];
+}
+
+/**
+ * A host endpoint's mangle-table chain, as Calico's HostEndpointToMangleIngressChains: its preDNAT policy, for
+ * traffic arriving through it before DNAT (a NodePort's original destination). Conntrack rules, the failsafe
+ * chain, no profile and no drop: what no pre-DNAT policy accepts goes on to the filter table's policy.
+ */
+export function hostEndpointMangleChains(iface: string, policy: HostEndpointPolicyHook): Chain[] {
+  return [
+    endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
+      failsafe: CHAIN_FAILSAFE_IN,
+      policy: policy(iface, 'ingress', 'preDnat'),
+      drop: false,
     }),
   ];
 }
@@ -154,25 +174,26 @@ interface EndpointChainParts {
   failsafe?: string;
   guards?: readonly Rule[];
   policy: readonly Rule[];
-  /** A forward chain ends where its policy does: what it did not allow, cali-FORWARD does not accept. */
-  forward?: boolean;
-  /** A raw-table chain: no conntrack rules, and no final drop. */
-  untracked?: boolean;
+  /** Default true; false in the raw table, where nothing is tracked yet. */
+  conntrack?: boolean;
+  /**
+   * Default true: what policy did not allow is dropped. False where other policy follows (raw, mangle), and for
+   * forward chains: what they did not allow, cali-FORWARD does not accept.
+   */
+  drop?: boolean;
 }
 
 function endpointChain(name: string, parts: EndpointChainParts): Chain {
   return {
     name,
     rules: [
-      ...(parts.untracked ? [] : CONNTRACK_RULES),
+      ...(parts.conntrack === false ? [] : CONNTRACK_RULES),
       ...(parts.failsafe ? [{ match: '', action: Actions.jump(parts.failsafe) }] : []),
       // Policy chains report their verdict in these bits: none may be left over from an earlier chain.
       { match: '', action: Actions.clearMark(MARK_ACCEPT | MARK_PASS) },
       ...(parts.guards ?? []),
       ...parts.policy,
-      ...(parts.forward || parts.untracked
-        ? []
-        : [{ match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] }]),
+      ...(parts.drop === false ? [] : [{ match: '', action: Actions.drop(), comment: [NO_PROFILE_MATCHED_COMMENT] }]),
     ],
   };
 }

@@ -9,7 +9,7 @@
 // rule: each block ORs its alternatives into a scratch mark bit, and the main rule requires that bit.
 import { ipSetNameForId } from '../../policy';
 import type { IcmpMatch, PortRange, ProtoPolicy, ProtoProfile, ProtoRule, RuleProtocol } from '../../policy/rule';
-import type { DesiredPolicy, EndpointPolicy, SelectorIpSet } from '../calc/policy';
+import type { DesiredPolicy, EndpointPolicy, PolicyTable, SelectorIpSet } from '../calc/policy';
 import type { IpSetSpec } from '../ipsets';
 import { type Action, Actions, type Chain, type Rule } from '../iptables';
 import { MARK_ACCEPT, MARK_DROP, MARK_PASS, MARK_SCRATCH0, MARK_SCRATCH1 } from './defs';
@@ -465,6 +465,11 @@ export interface EndpointPolicyPlan {
   profiles: readonly string[];
   /** The raw table's untracked policy: what a policy accepts is also exempted from conntrack (NOTRACK). */
   untracked?: boolean;
+  /**
+   * Default true: a tier whose default action is Deny drops what none of its policies passed. False for untracked
+   * and pre-DNAT policy (as Calico): the filter table's policy is still to come.
+   */
+  endOfTierDrop?: boolean;
 }
 
 /**
@@ -485,8 +490,7 @@ export function endpointPolicyRules(direction: PolicyDirection, plan: EndpointPo
       if (plan.untracked) rules.push({ match: markSet(MARK_ACCEPT), action: Actions.noTrack() });
       rules.push({ match: markSet(MARK_ACCEPT), action: Actions.return(), comment: ['Return if policy accepted'] });
     }
-    // Untracked policy never drops at a tier's end: the filter table's policy is still to come (as Calico).
-    if (tier.defaultAction === 'Deny' && !plan.untracked) {
+    if (tier.defaultAction === 'Deny' && plan.endOfTierDrop !== false) {
       rules.push({
         match: markClear(MARK_PASS),
         action: Actions.drop(),
@@ -535,10 +539,13 @@ export function policyRulesInput(
   | 'hostEndpointPolicy'
   | 'policyChains'
   | 'untrackedPolicyChains'
+  | 'preDnatPolicyChains'
   | 'policyIpSets'
 > {
-  const chainsOf = (p: DesiredPolicy['policies'][number]) =>
-    remembered(memo.chains, p, () => policyChains(p.policy, p.kind));
+  const inTable = (table: PolicyTable) =>
+    policy.policies.flatMap((p) =>
+      p.table === table ? remembered(memo.chains, p, () => policyChains(p.policy, p.kind)) : [],
+    );
   return {
     hostEndpointInterfaces: policy.hostInterfaces,
     hostEndpointPolicy: (iface, direction, chain) => {
@@ -546,7 +553,8 @@ export function policyRulesInput(
       if (chain === 'normal')
         return endpointPolicyRules(direction, { tiers: plan?.[direction] ?? [], profiles: plan?.profiles ?? [] });
       const tiers = plan?.[chain]?.[direction] ?? [];
-      return endpointPolicyRules(direction, { tiers, profiles: [], untracked: chain === 'untracked' });
+      const untracked = chain === 'untracked';
+      return endpointPolicyRules(direction, { tiers, profiles: [], untracked, endOfTierDrop: chain === 'forward' });
     },
     // An endpoint felix knows no policy or profile of gets none: its chain drops everything, as Calico's does.
     endpointPolicy: (iface, direction) => {
@@ -558,10 +566,11 @@ export function policyRulesInput(
       }))[direction];
     },
     policyChains: [
-      ...policy.policies.flatMap((p) => (p.untracked ? [] : chainsOf(p))),
+      ...inTable('filter'),
       ...policy.profiles.flatMap((p) => remembered(memo.chains, p, () => profileChains(p))),
     ],
-    untrackedPolicyChains: policy.policies.flatMap((p) => (p.untracked ? chainsOf(p) : [])),
+    untrackedPolicyChains: inTable('raw'),
+    preDnatPolicyChains: inTable('mangle'),
     policyIpSets: policy.ipSets.map((set) =>
       remembered(memo.ipSets, set, () => ({ name: ipSetNameForId(set.id), type: set.type, members: set.members })),
     ),

@@ -11,6 +11,7 @@ import {
   CHAIN_FILTER_FORWARD,
   CHAIN_FILTER_INPUT,
   CHAIN_FILTER_OUTPUT,
+  CHAIN_MANGLE_PREROUTING,
   CHAIN_NAT_OUTPUT,
   CHAIN_NAT_POSTROUTING,
   CHAIN_NAT_PREROUTING,
@@ -22,12 +23,19 @@ import {
   type EndpointPolicyHook,
   type HostEndpointPolicyHook,
   hostEndpointChains,
+  hostEndpointMangleChains,
   hostEndpointRawChains,
   workloadEndpointChains,
 } from './endpoints';
 import { baseIpSets } from './ipsets';
 import { natOutgoingChain } from './nat';
-import { type EndpointToHostAction, filterStaticChains, natStaticChains, rawStaticChains } from './static';
+import {
+  type EndpointToHostAction,
+  filterStaticChains,
+  mangleStaticChains,
+  natStaticChains,
+  rawStaticChains,
+} from './static';
 
 export interface BaseRulesInput {
   /** Host-side names of this node's workload interfaces (DesiredDataplane.workloads[].name), in any order. */
@@ -64,6 +72,8 @@ export interface BaseRulesInput {
   hostEndpointPolicy?: HostEndpointPolicyHook;
   /** The chains of doNotTrack policies, which the host endpoints' raw-table chains jump to. */
   untrackedPolicyChains?: readonly Chain[];
+  /** The chains of preDNAT policies, which the host endpoints' mangle-table chains jump to. */
+  preDnatPolicyChains?: readonly Chain[];
   /** The policy and profile chains the endpoint chains jump to, and the IP sets their rules match on. */
   policyChains?: readonly Chain[];
   policyIpSets?: readonly IpSetSpec[];
@@ -142,6 +152,7 @@ export interface BaseRules {
   filter: TableRules;
   nat: TableRules;
   raw: TableRules;
+  mangle: TableRules;
   /** To be applied before the tables: their rules refer to these sets. */
   ipSets: IpSetSpec[];
   /** What was left out and why, one sentence each (for the log). */
@@ -224,6 +235,17 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
         ...(input.untrackedPolicyChains ?? []),
       ],
       insertions: { PREROUTING: jumpTo(CHAIN_RAW_PREROUTING), OUTPUT: jumpTo(CHAIN_RAW_OUTPUT) },
+    },
+    mangle: {
+      chains: [
+        ...mangleStaticChains(staticOptions),
+        ...hostDispatchChains(hostInterfaces, 'mangle'),
+        ...hostInterfaces.flatMap((iface) =>
+          hostEndpointMangleChains(iface, input.hostEndpointPolicy ?? NO_HOST_POLICY),
+        ),
+        ...(input.preDnatPolicyChains ?? []),
+      ],
+      insertions: { PREROUTING: jumpTo(CHAIN_MANGLE_PREROUTING) },
     },
     ipSets: [
       ...baseIpSets({

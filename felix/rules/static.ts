@@ -17,6 +17,7 @@ import {
   CHAIN_FROM_HOST_ENDPOINT,
   CHAIN_FROM_HOST_ENDPOINT_FORWARD,
   CHAIN_FROM_WORKLOAD_DISPATCH,
+  CHAIN_MANGLE_PREROUTING,
   CHAIN_NAT_OUTGOING,
   CHAIN_NAT_OUTPUT,
   CHAIN_NAT_POSTROUTING,
@@ -37,6 +38,7 @@ import {
 } from './defs';
 import {
   all,
+  conntrackState,
   destAddrTypeLocal,
   destIpSet,
   destNet,
@@ -225,12 +227,13 @@ function filterOutputChain(opts: StaticChainOptions): Chain {
   return { name: CHAIN_FILTER_OUTPUT, rules };
 }
 
-type FailsafeTable = 'filter' | 'raw';
+type FailsafeTable = 'filter' | 'raw' | 'mangle';
 
 /**
  * Traffic to the host's failsafe inbound ports, accepted whatever host endpoint policy says, so a bad policy cannot
  * cut the node off (ssh, BGP, etcd, the API server). In raw, before conntrack, also the replies to the host's own
- * failsafe outbound connections. The host endpoint chains (cali-fh-<iface>, raw and filter) jump here first.
+ * failsafe outbound connections. The host endpoint chains (cali-fh-<iface> in raw, mangle and filter) jump here
+ * first.
  */
 function failsafeInChain(table: FailsafeTable, opts: StaticChainOptions): Chain {
   const rules = opts.failsafeInbound.map((p) => failsafeRule(p, destPorts(p.port), p.net && sourceNet(p.net)));
@@ -332,4 +335,25 @@ function natPostroutingChain(opts: StaticChainOptions): Chain {
       })),
     ],
   };
+}
+
+/**
+ * The mangle table's cali-PREROUTING (Calico's StaticManglePreroutingChain): established flows and what the raw
+ * table accepted pass; the rest goes through the pre-DNAT policy of the host endpoint it arrives on, and is
+ * accepted when that policy allowed it (else it goes on, to the filter table's policy).
+ */
+export function mangleStaticChains(opts: StaticChainOptions): Chain[] {
+  return [
+    failsafeInChain('mangle', opts),
+    failsafeOutChain('mangle', opts),
+    {
+      name: CHAIN_MANGLE_PREROUTING,
+      rules: [
+        { match: conntrackState('RELATED,ESTABLISHED'), action: Actions.accept() },
+        acceptIfAccepted,
+        { match: '', action: Actions.jump(CHAIN_FROM_HOST_ENDPOINT) },
+        { ...acceptIfAccepted, comment: ['Host endpoint policy accepted packet.'] },
+      ],
+    },
+  ];
 }

@@ -6,7 +6,7 @@
 // (GlobalNetworkPolicy, tiers with Pass, Deny, Log, order, GlobalNetworkSets, notPorts) both.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { type ProcessHandle, runIn, spawnProcess, Topology } from '../harness';
 import { Fabric } from '../support/fabric';
 import { waitFor } from '../support/wait';
@@ -69,17 +69,35 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
     } catch {
       // What felix says on each node is the first thing to look at.
       const felix = await Promise.all(
-        Object.keys(NODES).map(async (node) => {
-          const socket = path.join(fabric.runDir(node), 'status.sock');
-          const res = await topo.exec(node, 'curl', ['-s', '--unix-socket', socket, 'http://x/status'], {
-            allowFail: true,
-          });
-          return `${node}: ${JSON.stringify((JSON.parse(res.stdout || '{}') as { felix?: unknown }).felix)}`;
-        }),
+        Object.keys(NODES).map(async (node) => `${node}: ${JSON.stringify(await felixStatus(node))}`),
       );
       assert.fail(`${what}: ${last.length} pairs differ:\n${last.join('\n')}\n${felix.join('\n')}`);
     }
   }
+
+  async function felixStatus(node: string): Promise<{ inSync?: boolean; problems?: string[] }> {
+    const socket = path.join(fabric.runDir(node), 'status.sock');
+    const res = await topo.exec(node, 'curl', ['-s', '--unix-socket', socket, 'http://x/status'], { allowFail: true });
+    return (JSON.parse(res.stdout || '{}') as { felix?: { inSync?: boolean; problems?: string[] } }).felix ?? {};
+  }
+
+  // A table that fails to apply leaves felix retrying while the tables before it work: every case ends with both
+  // nodes in sync and without problems.
+  afterEach(async () => {
+    for (const node of Object.keys(NODES)) {
+      let last = {};
+      await waitFor(
+        async () => {
+          const s = await felixStatus(node);
+          last = s;
+          return s.inSync === true && s.problems?.length === 0;
+        },
+        `felix on ${node} in sync without problems (last ${JSON.stringify(last)})`,
+        15_000,
+        500,
+      ).catch(() => assert.fail(`felix on ${node} not in sync without problems: ${JSON.stringify(last)}`));
+    }
+  });
 
   const all: Expectation = () => true;
   const ns = (pod: PodName) => pod.split('/')[0]!;
@@ -447,6 +465,24 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
       },
     });
     await expectHostPorts('port 9090 allowed from n2', { ssh: true, other: true });
+
+    // Pre-DNAT policy (the mangle table) sees the packet before the filter table's allow: its Deny wins.
+    await fabric.apply({
+      apiVersion: v3,
+      kind: 'GlobalNetworkPolicy',
+      metadata: { name: 'pre-dnat-9090' },
+      spec: {
+        selector: "role == 'node'",
+        preDNAT: true,
+        applyOnForward: true,
+        ingress: [
+          { action: 'Deny', protocol: 'TCP', source: { nets: [`${NODES.n2}/32`] }, destination: { ports: [9090] } },
+        ],
+      },
+    });
+    await expectHostPorts('port 9090 denied before DNAT', { ssh: true, other: false });
+    await remove('globalnetworkpolicy', 'pre-dnat-9090');
+    await expectHostPorts('the pre-DNAT policy gone', { ssh: true, other: true });
 
     // Forwarded in through n1's eth0: namespace x's pods on n2 may no longer reach n1's pods.
     const nodeOf = (pod: PodName) => (ALL.indexOf(pod) % 2 === 0 ? 'n1' : 'n2');

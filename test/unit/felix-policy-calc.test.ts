@@ -275,7 +275,7 @@ describe('felix policy calculation', () => {
     );
   });
 
-  it("polices this node's host endpoints: normal, applyOnForward and doNotTrack policy apart, their IPs in sets", () => {
+  it("polices this node's host endpoints: normal, applyOnForward, doNotTrack, preDNAT policy apart; their IPs in sets", () => {
     const hep = (name: string, node: string, iface: string, ip: string): Resource => ({
       apiVersion: v3,
       kind: 'HostEndpoint',
@@ -326,11 +326,20 @@ describe('felix policy calculation', () => {
       ],
       'doNotTrack policy in its own tiers, which pass at their end',
     );
-    assert.ok(d.policies.find((p) => p.policy.name === 'untracked')!.untracked);
-    assert.deepEqual(d.notEnforced, ['GlobalNetworkPolicy pre-dnat']);
+    assert.deepEqual(
+      plan.preDnat!.ingress.map((t) => [t.defaultAction, t.policies.map((p) => p.name)]),
+      [['Pass', ['pre-dnat']]],
+    );
+    const tableOf = (name: string) => d.policies.find((p) => p.policy.name === name)!.table;
+    assert.deepEqual(['hosts', 'untracked', 'pre-dnat'].map(tableOf), ['filter', 'raw', 'mangle']);
+    assert.deepEqual(d.notEnforced, []);
     const [rule] = d.policies.find((p) => p.policy.name === 'hosts')!.policy.inboundRules;
     const set = d.ipSets.find((s) => s.id === rule!.srcIpSetIds[0])!;
     assert.deepEqual(set.members, ['192.0.2.11/32', '192.0.2.12/32'], 'every host endpoint the selector matches');
     assert.deepEqual(computePolicy(inputsWith(resources), localA).hostInterfaces, [], 'no node name: no host endpoint');
+    const all = hep('n1-all', 'n1', '*', '192.0.2.13');
+    assert.deepEqual(computePolicy(inputsWith([...resources, all]), localA, 'n1').notEnforced, [
+      'HostEndpoint n1-all (interfaceName "*": all interfaces)',
+    ]);
   });
 });

@@ -289,11 +289,20 @@ describe('renderBaseRules: a small node, rule for rule', () => {
     assert.deepEqual(rules.warnings, []);
   });
 
-  it('gives the iptables engine only chains and rules it can write, each chain once', () => {
-    for (const table of [rules.filter, rules.nat, rules.raw]) {
-      const names = table.chains.map((c) => c.name);
+  it('gives the iptables engine only chains and rules it can write, each chain once, jumps within the table', () => {
+    const withHosts = renderBaseRules({ ...SMALL_NODE, hostEndpointInterfaces: ['eth0'] });
+    for (const [name, table] of Object.entries(withHosts).filter(([k]) => k !== 'ipSets' && k !== 'warnings')) {
+      const { chains, insertions } = table as TableRules;
+      const names = chains.map((c) => c.name);
       assert.equal(new Set(names).size, names.length);
-      for (const c of table.chains) renderChain(c);
+      for (const c of chains) renderChain(c);
+      // iptables-restore refuses a whole table for one jump to a chain it does not have. (Policy and profile
+      // chains, cali-p*, come from the policy renderer, which this input leaves out.)
+      for (const rule of [...chains.flatMap((c) => c.rules), ...Object.values(insertions).flat()]) {
+        const target = (rule.action as { target?: string }).target;
+        if (target === undefined || /^cali-p(i|o|ri|ro)-/.test(target)) continue;
+        assert.ok(names.includes(target), `${name}: ${target} is not a chain of the table`);
+      }
     }
   });
 
@@ -582,11 +591,13 @@ describe('host endpoints (Calico HostEndpointToFilterChains, hostDispatchChains)
     hostEndpointInterfaces: ['eth1', 'eth0'],
     hostEndpointPolicy: (iface, direction, kind) => {
       if (iface !== 'eth0') return [];
-      const name = { normal: 'a', forward: 'af', untracked: 'au' }[kind] + (direction === 'ingress' ? 'i' : 'e');
+      const name =
+        { normal: 'a', forward: 'af', untracked: 'au', preDnat: 'ap' }[kind] + (direction === 'ingress' ? 'i' : 'e');
       return endpointPolicyRules(direction, {
         tiers: tier(name),
         profiles: kind === 'normal' ? ['prof1'] : [],
         untracked: kind === 'untracked',
+        endOfTierDrop: kind === 'normal' || kind === 'forward',
       });
     },
   });
@@ -658,6 +669,32 @@ describe('host endpoints (Calico HostEndpointToFilterChains, hostDispatchChains)
     ]);
     assert.deepEqual(raw('cali-th-eth1'), ['--jump cali-failsafe-out', '--jump MARK --set-mark 0/0x30000']);
     assert.ok(!rules.raw.chains.some((c) => c.name === 'cali-from-hep-forward'), 'no forward dispatch in raw');
+  });
+
+  it('renders preDNAT policy in the mangle table: conntrack, failsafe, the policy, no drop; hooked at PREROUTING', () => {
+    const mangle = (name: string) => chain(rules.mangle, name).rules.map(renderRuleBody);
+    assert.deepEqual(mangle('cali-PREROUTING'), [
+      '-m conntrack --ctstate RELATED,ESTABLISHED --jump ACCEPT',
+      '-m mark --mark 0x10000/0x10000 --jump ACCEPT',
+      '--jump cali-from-host-endpoint',
+      '-m comment --comment "Host endpoint policy accepted packet." -m mark --mark 0x10000/0x10000 --jump ACCEPT',
+    ]);
+    assert.deepEqual(mangle('cali-from-host-endpoint'), [
+      '--in-interface eth0 --goto cali-fh-eth0',
+      '--in-interface eth1 --goto cali-fh-eth1',
+    ]);
+    assert.deepEqual(mangle('cali-fh-eth0').slice(2, 6), [
+      '--jump cali-failsafe-in',
+      '--jump MARK --set-mark 0/0x30000',
+      '-m comment --comment "Start of tier default" --jump MARK --set-mark 0/0x20000',
+      '-m mark --mark 0/0x20000 --jump cali-pi-gnp/api',
+    ]);
+    assert.equal(
+      mangle('cali-fh-eth0').at(-1),
+      '-m comment --comment "Return if policy accepted" -m mark --mark 0x10000/0x10000 --jump RETURN',
+    );
+    assert.ok(!rules.mangle.chains.some((c) => c.name === 'cali-th-eth0'), 'ingress only');
+    assert.deepEqual(Object.keys(rules.mangle.insertions), ['PREROUTING']);
   });
 
   it('applies only applyOnForward policy to forwarded traffic, no profile, and allows it when there is none', () => {
