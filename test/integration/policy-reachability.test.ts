@@ -306,6 +306,43 @@ describe('policy across two nodes: the Kubernetes e2e truth tables and Calico ti
     await expectTable('policies deleted', all);
   });
 
+  it('Calico: a namespaced NetworkSet by label, then notNets', async () => {
+    await fabric.apply(
+      {
+        apiVersion: v3,
+        kind: 'NetworkSet',
+        metadata: { name: 'partners', namespace: 'y', labels: { role: 'partner' } },
+        spec: { nets: [`${fabric.pod('x-a').ip}/32`] },
+      },
+      {
+        apiVersion: v3,
+        kind: 'NetworkPolicy',
+        metadata: { name: 'from-partners', namespace: 'y' },
+        spec: {
+          selector: 'all()',
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', source: { selector: "role == 'partner'" } }],
+        },
+      },
+    );
+    await expectTable('y open to x/a, in its network set, only', (from, to) => ns(to) !== 'y' || from === 'x/a');
+
+    await fabric.apply({
+      apiVersion: v3,
+      kind: 'NetworkPolicy',
+      metadata: { name: 'from-partners', namespace: 'y' },
+      spec: {
+        selector: 'all()',
+        types: ['Ingress'],
+        ingress: [{ action: 'Allow', source: { notNets: [`${fabric.pod('x-b').ip}/32`] } }],
+      },
+    });
+    await expectTable('y open to all but x/b', (from, to) => ns(to) !== 'y' || from !== 'x/b');
+    await fabric.ctl(['delete', 'networkpolicy', 'from-partners', '-n', 'y']);
+    await fabric.ctl(['delete', 'networkset', 'partners', '-n', 'y']);
+    await expectTable('policies deleted', all);
+  });
+
   it('Calico: a GlobalNetworkSet by label with Log then Deny, and notPorts', async () => {
     await fabric.apply(
       {
