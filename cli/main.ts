@@ -3,7 +3,9 @@
 import { parseArgs } from 'node:util';
 import {
   type Backend,
+  type DatastoreConfig,
   DocumentRejected,
+  datastoreConfigFromFlags,
   isDatastoreError,
   type KindInfo,
   kindByAlias,
@@ -73,15 +75,16 @@ function parse(
 }
 
 function openClient(values: Options): { client: ResourceClient; backend: Backend } {
-  const type = String(values['datastore-type'] ?? process.env.DATASTORE_TYPE ?? 'etcdv3');
-  if (type !== 'etcdv3' && type !== 'kubernetes') {
-    throw new UsageError(`--datastore-type: must be etcdv3 or kubernetes, got "${type}"`);
+  let config: DatastoreConfig;
+  try {
+    config = datastoreConfigFromFlags(
+      values['datastore-type'] as string | undefined,
+      values['etcd-endpoints'] as string | undefined,
+    );
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  const endpoints = String(values['etcd-endpoints'] ?? process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379')
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean);
-  const backend = openBackend({ type, etcdEndpoints: endpoints });
+  const backend = openBackend(config);
   // IPPools in use are not deleted out from under their workloads, and a deleted pool's blocks are released.
   return { client: new ResourceClient(backend, ipPoolDeletionHooks(backend)), backend };
 }

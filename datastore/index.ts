@@ -49,6 +49,26 @@ export interface DatastoreConfig {
   requestTimeoutMs?: number;
 }
 
+/**
+ * The configuration the command-line tools' datastore flags give (`--datastore-type`, `--etcd-endpoints`), with the
+ * environment (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`) and then etcd on loopback as fallbacks.
+ */
+export function datastoreConfigFromFlags(
+  type: string | undefined,
+  endpoints: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): DatastoreConfig {
+  const chosen = type ?? env.DATASTORE_TYPE ?? 'etcdv3';
+  if (chosen !== 'etcdv3' && chosen !== 'kubernetes') {
+    throw new DatastoreError('Invalid', `--datastore-type: must be etcdv3 or kubernetes, got "${chosen}"`);
+  }
+  const etcdEndpoints = (endpoints ?? env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  return { type: chosen, etcdEndpoints };
+}
+
 /** Opens the backend a configuration names (CONTRACT §3: --datastore-type, --etcd-endpoints). */
 export function openBackend(config: DatastoreConfig): Backend {
   if (config.type === 'kubernetes') {

@@ -1,0 +1,4 @@
+// tabby-apiserver: the REST API over the datastore (CONTRACT §5).
+export { TokenTable, type TokenUser } from './auth';
+export { type ApiServerOptions, buildApiServer, mergePatch } from './server';
+export { type Status, status } from './status';

@@ -1,0 +1,211 @@
+// tabby-apiserver's HTTP surface (CONTRACT §5), over the same ResourceClient tabbyctl writes through (so the same
+// defaults and validation): Kubernetes-style resource paths for every kind, errors as Kubernetes Status objects,
+// bearer tokens, health. Watch, /ipam/v1, /metrics and /openapi.json are the next steps of issue 8.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { parse as parseYaml } from 'yaml';
+import { type Backend, KINDS, type KindInfo, type Resource, ResourceClient } from '../datastore';
+import { ipPoolDeletionHooks } from '../ipam';
+import { SelectorParseError } from '../policy';
+import type { TokenTable } from './auth';
+import { type Status, status, statusOfError } from './status';
+
+export interface ApiServerOptions {
+  backend: Backend;
+  /** Without tokens every request is served (a listener on loopback, tests). */
+  tokens?: TokenTable;
+  /** pino options for the request log, or false. Authorization headers are never logged. */
+  logger?: boolean | object;
+  /** Largest request body, in bytes (413 above it). Default 1 MiB, as the Kubernetes API server's default. */
+  bodyLimit?: number;
+  /** TLS (node:tls options: cert, key, and with ca + requestCert client-certificate authentication). */
+  https?: { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean };
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Paths anyone may read: a load balancer's or kubelet's probes carry no token. */
+const UNAUTHENTICATED = new Set(['/healthz', '/readyz']);
+const READY_TIMEOUT_MS = 2000;
+
+interface ResourcePath {
+  group: string;
+  version: string;
+  plural: string;
+  namespace?: string;
+  name?: string;
+}
+
+class StatusError extends Error {
+  constructor(readonly body: Status) {
+    super(body.message);
+  }
+}
+
+function fail(code: number, reason: string, message: string): never {
+  throw new StatusError(status(code, reason, message));
+}
+
+function kindOfPath(p: ResourcePath): KindInfo {
+  const apiVersion = `${p.group}/${p.version}`;
+  const kind = KINDS.find((k) => k.apiVersion === apiVersion && k.plural === p.plural);
+  if (!kind) fail(404, 'NotFound', `the server could not find the requested resource (${apiVersion} ${p.plural})`);
+  if (p.namespace !== undefined && !kind.namespaced) {
+    fail(404, 'NotFound', `${kind.kind} is cluster-scoped: it has no namespaced path`);
+  }
+  return kind;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The request body as a resource of the path's kind (and namespace, and name); 400 where it says otherwise. */
+function bodyResource(req: FastifyRequest, kind: KindInfo, p: ResourcePath): Resource {
+  const body = req.body;
+  if (!isObject(body)) fail(400, 'BadRequest', 'the request body must be a JSON or YAML object');
+  const doc = { ...body, apiVersion: body.apiVersion ?? kind.apiVersion, kind: body.kind ?? kind.kind } as Resource;
+  if (doc.apiVersion !== kind.apiVersion || doc.kind !== kind.kind) {
+    fail(400, 'BadRequest', `the body is ${doc.apiVersion} ${doc.kind}, the path ${kind.apiVersion} ${kind.kind}`);
+  }
+  const metadata: Record<string, unknown> = isObject(doc.metadata) ? { ...doc.metadata } : {};
+  if (p.namespace !== undefined) {
+    if (metadata.namespace !== undefined && metadata.namespace !== p.namespace) {
+      fail(400, 'BadRequest', `metadata.namespace "${metadata.namespace}" is not the path's "${p.namespace}"`);
+    }
+    metadata.namespace = p.namespace;
+  }
+  if (p.name !== undefined) {
+    if (metadata.name !== undefined && metadata.name !== p.name) {
+      fail(400, 'BadRequest', `metadata.name "${metadata.name}" is not the path's "${p.name}"`);
+    }
+    metadata.name = p.name;
+  }
+  return { ...doc, metadata } as unknown as Resource;
+}
+
+/** RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return patch;
+  const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
+  const client = new ResourceClient(opts.backend, ipPoolDeletionHooks(opts.backend));
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  // JSON is fastify's own; a merge patch is JSON too; YAML as tabbyctl reads it.
+  app.addContentTypeParser(
+    ['application/merge-patch+json', 'application/yaml', 'application/x-yaml'],
+    { parseAs: 'string' },
+    (req, body, done) => {
+      try {
+        const text = body as string;
+        done(null, req.headers['content-type']?.includes('yaml') ? parseYaml(text) : JSON.parse(text));
+      } catch (err) {
+        done(Object.assign(new Error(`malformed body: ${(err as Error).message}`), { statusCode: 400 }), undefined);
+      }
+    },
+  );
+
+  app.addHook('onRequest', async (req, reply) => {
+    const tokens = opts.tokens;
+    if (!tokens || UNAUTHENTICATED.has(req.url.split('?')[0]!)) return;
+    const who = tokens.authenticate(req.headers.authorization);
+    if (!who) {
+      reply.code(401).send(status(401, 'Unauthorized', 'a valid bearer token is required'));
+      return reply;
+    }
+    if (who.readOnly && WRITE_METHODS.has(req.method)) {
+      reply.code(403).send(status(403, 'Forbidden', `user "${who.user}" may only read`));
+      return reply;
+    }
+  });
+
+  app.setErrorHandler((err: Error, _req, reply) => {
+    if (err instanceof StatusError) return reply.code(err.body.code).send(err.body);
+    const known = statusOfError(err);
+    if (known) return reply.code(known.code).send(known);
+    if (err instanceof SelectorParseError) return reply.code(400).send(status(400, 'BadRequest', err.message));
+    const code = (err as { statusCode?: number }).statusCode;
+    if (code === 413) return reply.code(413).send(status(413, 'RequestEntityTooLarge', err.message));
+    if (code === 415) return reply.code(415).send(status(415, 'UnsupportedMediaType', err.message));
+    if (code !== undefined && code >= 400 && code < 500) {
+      return reply.code(400).send(status(400, 'BadRequest', err.message));
+    }
+    reply.log.error({ err }, 'request failed');
+    return reply.code(500).send(status(500, 'InternalError', 'internal error; the server log has the details'));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(status(404, 'NotFound', `no route for ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  app.get('/healthz', async () => 'ok');
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      const probe = opts.backend.list(KINDS.find((k) => k.kind === 'IPPool')!);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('datastore did not answer')), READY_TIMEOUT_MS);
+      });
+      await Promise.race([probe, timeout]).finally(() => clearTimeout(timer));
+      return 'ok';
+    } catch (err) {
+      return reply.code(503).send(status(503, 'ServiceUnavailable', (err as Error).message));
+    }
+  });
+
+  const collection = async (req: FastifyRequest<{ Params: ResourcePath; Querystring: Record<string, string> }>) => {
+    const kind = kindOfPath(req.params);
+    const items = await client.list(kind, {
+      namespace: req.params.namespace,
+      labelSelector: req.query.labelSelector,
+    });
+    return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: {}, items };
+  };
+  const create = async (req: FastifyRequest<{ Params: ResourcePath }>, reply: FastifyReply) => {
+    const kind = kindOfPath(req.params);
+    reply.code(201);
+    return client.create(bodyResource(req, kind, req.params));
+  };
+  const getOne = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
+    const kind = kindOfPath(req.params);
+    return client.get(kind, req.params.name!, req.params.namespace);
+  };
+  const replace = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
+    const kind = kindOfPath(req.params);
+    return client.replace(bodyResource(req, kind, req.params));
+  };
+  const patch = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
+    const kind = kindOfPath(req.params);
+    if (!isObject(req.body)) fail(400, 'BadRequest', 'a merge patch must be a JSON object');
+    const existing = await client.get(kind, req.params.name!, req.params.namespace);
+    const patched = mergePatch(existing, req.body) as Resource;
+    // The version read: a write in between makes this a 409, not a lost update.
+    patched.metadata = { ...patched.metadata, resourceVersion: existing.metadata.resourceVersion };
+    return client.replace(bodyResource({ ...req, body: patched } as FastifyRequest, kind, req.params));
+  };
+  const remove = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
+    const kind = kindOfPath(req.params);
+    return client.delete(kind, req.params.name!, req.params.namespace);
+  };
+
+  for (const prefix of ['/apis/:group/:version', '/apis/:group/:version/namespaces/:namespace']) {
+    app.get(`${prefix}/:plural`, collection);
+    app.post(`${prefix}/:plural`, create);
+    app.get(`${prefix}/:plural/:name`, getOne);
+    app.put(`${prefix}/:plural/:name`, replace);
+    app.patch(`${prefix}/:plural/:name`, patch);
+    app.delete(`${prefix}/:plural/:name`, remove);
+  }
+  return app;
+}

@@ -1,0 +1,189 @@
+// tabby-apiserver over a real etcd, through HTTP on loopback: CRUD of cluster-scoped and namespaced kinds (both
+// NetworkPolicy groups), the Kubernetes Status of each error (400, 401, 403, 404, 409, 413, 422), health.
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { buildApiServer, TokenTable } from '../../api';
+import { EtcdBackend } from '../../datastore';
+import { type EtcdHandle, startEtcd } from '../harness';
+
+const V3 = '/apis/projectcalico.org/v3';
+
+/** What the server answers: a resource, a list of them, or a Status. */
+interface Reply {
+  apiVersion?: string;
+  kind?: string;
+  reason?: string;
+  message?: string;
+  details?: { causes: { field: string }[] };
+  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  spec: Record<string, unknown>;
+  items: Reply[];
+}
+const WRITER = 'writer-token-0123456789';
+const READER = 'reader-token-0123456789';
+
+describe('tabby-apiserver against etcd', () => {
+  let etcd: EtcdHandle;
+  let backend: EtcdBackend;
+  let app: ReturnType<typeof buildApiServer>;
+  let base: string;
+
+  const call = async (method: string, path: string, body?: unknown, opts: { token?: string; type?: string } = {}) => {
+    const headers: Record<string, string> = {};
+    if (opts.token !== '') headers.authorization = `Bearer ${opts.token ?? WRITER}`;
+    if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: Reply;
+    try {
+      json = JSON.parse(text) as Reply;
+    } catch {
+      json = { message: text } as Reply;
+    }
+    return { code: res.status, body: json };
+  };
+
+  const pool = (name: string, cidr: string, extra: object = {}) => ({
+    apiVersion: 'projectcalico.org/v3',
+    kind: 'IPPool',
+    metadata: { name, labels: { tier: 'gold' } },
+    spec: { cidr, ...extra },
+  });
+
+  before(async () => {
+    etcd = await startEtcd();
+    backend = new EtcdBackend(etcd.endpoints);
+    app = buildApiServer({
+      backend,
+      tokens: TokenTable.parse(`${WRITER},alice\n# a comment\n${READER},bob,readonly\n`),
+      bodyLimit: 64 * 1024,
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    await app?.close();
+    await backend?.close();
+    await etcd?.stop();
+  });
+
+  it('serves health to anyone, everything else only with a valid bearer token, writes only to writers', async () => {
+    assert.equal((await call('GET', '/healthz', undefined, { token: '' })).code, 200);
+    assert.equal((await call('GET', '/readyz', undefined, { token: '' })).code, 200);
+    const anonymous = await call('GET', `${V3}/ippools`, undefined, { token: '' });
+    assert.deepEqual([anonymous.code, anonymous.body.kind, anonymous.body.reason], [401, 'Status', 'Unauthorized']);
+    assert.equal((await call('GET', `${V3}/ippools`, undefined, { token: 'wrong' })).code, 401);
+    assert.equal((await call('GET', `${V3}/ippools`, undefined, { token: READER })).code, 200);
+    const denied = await call('POST', `${V3}/ippools`, pool('p-ro', '10.10.0.0/16'), { token: READER });
+    assert.deepEqual([denied.code, denied.body.reason], [403, 'Forbidden']);
+    assert.equal((await call('GET', `${V3}/ippools/p-ro`)).code, 404, 'the refused write wrote nothing');
+  });
+
+  it('creates, reads, lists by label, replaces, merge-patches and deletes a cluster-scoped resource', async () => {
+    const created = await call('POST', `${V3}/ippools`, pool('p1', '10.11.0.0/16'));
+    assert.equal(created.code, 201, JSON.stringify(created.body));
+    assert.equal(created.body.spec.blockSize, 26, "Calico's default filled in");
+    assert.ok(created.body.metadata.resourceVersion);
+    await call('POST', `${V3}/ippools`, { ...pool('p2', '10.12.0.0/16'), metadata: { name: 'p2' } });
+
+    const one = await call('GET', `${V3}/ippools/p1`);
+    assert.equal(one.body.spec.cidr, '10.11.0.0/16');
+    const list = await call('GET', `${V3}/ippools`);
+    assert.deepEqual(
+      [list.body.kind, list.body.items.map((i) => i.metadata.name).sort()],
+      ['IPPoolList', ['p1', 'p2']],
+    );
+    const gold = await call('GET', `${V3}/ippools?labelSelector=${encodeURIComponent("tier == 'gold'")}`);
+    assert.deepEqual(
+      gold.body.items.map((i) => i.metadata.name),
+      ['p1'],
+    );
+
+    const replaced = await call('PUT', `${V3}/ippools/p1`, {
+      ...one.body,
+      spec: { ...one.body.spec, natOutgoing: true },
+    });
+    assert.equal(replaced.code, 200, JSON.stringify(replaced.body));
+    assert.equal(replaced.body.spec.natOutgoing, true);
+    const stale = await call('PUT', `${V3}/ippools/p1`, one.body);
+    assert.deepEqual(
+      [stale.code, stale.body.reason],
+      [409, 'Conflict'],
+      'the version read before the replace is stale',
+    );
+
+    const patched = await call(
+      'PATCH',
+      `${V3}/ippools/p1`,
+      { spec: { disabled: true }, metadata: { labels: { tier: null } } },
+      {
+        type: 'application/merge-patch+json',
+      },
+    );
+    assert.equal(patched.code, 200, JSON.stringify(patched.body));
+    assert.deepEqual([patched.body.spec.disabled, patched.body.spec.natOutgoing], [true, true]);
+    assert.equal(patched.body.metadata.labels?.tier, undefined, 'null deletes');
+
+    assert.equal((await call('DELETE', `${V3}/ippools/p2`)).code, 200);
+    const gone = await call('GET', `${V3}/ippools/p2`);
+    assert.deepEqual([gone.code, gone.body.reason], [404, 'NotFound']);
+  });
+
+  it('keeps namespaced kinds under their namespace, Calico and Kubernetes NetworkPolicy apart', async () => {
+    const policy = { metadata: { name: 'allow' }, spec: { selector: 'all()', ingress: [{ action: 'Allow' }] } };
+    assert.equal((await call('POST', `${V3}/namespaces/x/networkpolicies`, policy)).code, 201);
+    const knp = { metadata: { name: 'allow' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } };
+    const k8s = await call('POST', '/apis/networking.k8s.io/v1/namespaces/x/networkpolicies', knp);
+    assert.equal(k8s.code, 201, JSON.stringify(k8s.body));
+    assert.equal(k8s.body.apiVersion, 'networking.k8s.io/v1');
+
+    const inX = await call('GET', `${V3}/namespaces/x/networkpolicies/allow`);
+    assert.deepEqual([inX.body.kind, inX.body.metadata.namespace], ['NetworkPolicy', 'x']);
+    assert.equal((await call('GET', `${V3}/namespaces/y/networkpolicies/allow`)).code, 404);
+    const everywhere = await call('GET', `${V3}/networkpolicies`);
+    assert.deepEqual(
+      everywhere.body.items.map((i) => `${i.metadata.namespace}/${i.metadata.name}`),
+      ['x/allow'],
+    );
+    const mismatch = await call('POST', `${V3}/namespaces/x/networkpolicies`, {
+      ...policy,
+      metadata: { name: 'other', namespace: 'y' },
+    });
+    assert.deepEqual([mismatch.code, mismatch.body.reason], [400, 'BadRequest']);
+    assert.equal((await call('GET', `${V3}/namespaces/x/ippools`)).code, 404, 'IPPool is cluster-scoped');
+  });
+
+  it('answers each kind of bad request with a Status naming what is wrong', async () => {
+    const invalid = await call('POST', `${V3}/ippools`, pool('bad', '10.13.0.0/16', { blockSize: 19 }));
+    assert.deepEqual([invalid.code, invalid.body.reason], [422, 'Invalid']);
+    assert.equal(invalid.body.details!.causes[0]!.field, 'spec.blockSize');
+    assert.match(invalid.body.message!, /^IPPool "bad": spec\.blockSize: /);
+
+    const twice = await call('POST', `${V3}/ippools`, pool('dup', '10.14.0.0/16'));
+    assert.equal(twice.code, 201);
+    const again = await call('POST', `${V3}/ippools`, pool('dup', '10.14.0.0/16'));
+    assert.deepEqual([again.code, again.body.reason], [409, 'AlreadyExists']);
+
+    const malformed = await call('POST', `${V3}/ippools`, '{"metadata": ');
+    assert.deepEqual([malformed.code, malformed.body.kind], [400, 'Status']);
+    const yaml = await call('POST', `${V3}/ippools`, 'metadata: {name: y1}\nspec: {cidr: 10.15.0.0/16}\n', {
+      type: 'application/yaml',
+    });
+    assert.equal(yaml.code, 201, JSON.stringify(yaml.body));
+    const badYaml = await call('POST', `${V3}/ippools`, 'metadata: [unclosed', { type: 'application/yaml' });
+    assert.equal(badYaml.code, 400);
+
+    const unknown = await call('GET', `${V3}/frobnicators`);
+    assert.deepEqual([unknown.code, unknown.body.reason], [404, 'NotFound']);
+    const huge = await call('POST', `${V3}/ippools`, { ...pool('huge', '10.16.0.0/16'), padding: 'x'.repeat(100_000) });
+    assert.deepEqual([huge.code, huge.body.reason], [413, 'RequestEntityTooLarge']);
+    const selector = await call('GET', `${V3}/ippools?labelSelector=${encodeURIComponent('tier ==')}`);
+    assert.deepEqual([selector.code, selector.body.reason], [400, 'BadRequest']);
+  });
+});
