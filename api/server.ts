@@ -1,11 +1,11 @@
 // tabby-apiserver's HTTP surface (CONTRACT §5), over the same ResourceClient tabbyctl writes through (so the same
 // defaults and validation): Kubernetes-style resource paths for every kind, errors as Kubernetes Status objects,
-// bearer tokens, health. Watch, /ipam/v1, /metrics and /openapi.json are the next steps of issue 8.
+// bearer tokens, health, watch. /ipam/v1, /metrics and /openapi.json are the next steps of issue 8.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { type Backend, KINDS, type KindInfo, type Resource, ResourceClient } from '../datastore';
 import { ipPoolDeletionHooks } from '../ipam';
-import { SelectorParseError } from '../policy';
+import { parseSelector, SelectorParseError } from '../policy';
 import type { TokenTable } from './auth';
 import { type Status, status, statusOfError } from './status';
 
@@ -94,11 +94,79 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
+/** How long a watch waits for the store to refuse its revision before it answers 200 and starts streaming. */
+const WATCH_START_MS = 200;
+
+/**
+ * `?watch=true`: newline-delimited `{"type": ADDED|MODIFIED|DELETED, "object": ...}`, as Kubernetes streams them.
+ * From `resourceVersion` N: the changes after N; without it, every current object as ADDED first, then changes.
+ * A compacted N is `410 Gone` (an ERROR event once streaming has begun), as Kubernetes: the client relists.
+ */
+async function watchCollection(
+  backend: Backend,
+  kind: KindInfo,
+  matches: (r: Resource) => boolean,
+  resourceVersion: string | undefined,
+  reply: FastifyReply,
+): Promise<void> {
+  let initial: Resource[] = [];
+  let after = resourceVersion;
+  if (after === undefined || after === '' || after === '0') {
+    const listed = await backend.list(kind);
+    initial = listed.items;
+    after = listed.revision;
+  } else if (!/^\d+$/.test(after)) {
+    fail(400, 'BadRequest', `resourceVersion must be a number, got "${after}"`);
+  }
+  reply.hijack();
+  const res = reply.raw;
+  let started = false;
+  const pending: string[] = [];
+  const send = (line: string) => {
+    if (started) res.write(line);
+    else pending.push(line);
+  };
+  const start = () => {
+    if (started || res.destroyed) return;
+    started = true;
+    res.writeHead(200, { 'content-type': 'application/json;stream=watch', 'cache-control': 'no-cache' });
+    // The client sees the stream open before the first event, which may be long in coming.
+    res.flushHeaders();
+    for (const line of pending.splice(0)) res.write(line);
+  };
+  const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
+  for (const object of initial.filter(matches)) send(event('ADDED', object));
+  const watch = backend.watch(
+    { kind, afterRevision: after },
+    {
+      onEvents: (events) => {
+        for (const e of events) if (matches(e.object)) send(event(e.type, e.object));
+      },
+      onError: (err) => {
+        const body = statusOfError(err) ?? status(500, 'InternalError', err.message);
+        if (!started && !res.destroyed) {
+          started = true;
+          res.writeHead(body.code, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(body));
+        } else if (!res.destroyed) res.end(event('ERROR', body));
+        watch.close();
+      },
+    },
+  );
+  const timer = setTimeout(start, WATCH_START_MS);
+  res.on('close', () => {
+    clearTimeout(timer);
+    watch.close();
+  });
+}
+
 export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   const client = new ResourceClient(opts.backend, ipPoolDeletionHooks(opts.backend));
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Watch streams never end by themselves: closing the server ends them (their clients resume elsewhere).
+    forceCloseConnections: true,
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -164,13 +232,25 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     }
   });
 
-  const collection = async (req: FastifyRequest<{ Params: ResourcePath; Querystring: Record<string, string> }>) => {
+  const collection = async (
+    req: FastifyRequest<{ Params: ResourcePath; Querystring: Record<string, string> }>,
+    reply: FastifyReply,
+  ) => {
     const kind = kindOfPath(req.params);
-    const items = await client.list(kind, {
-      namespace: req.params.namespace,
-      labelSelector: req.query.labelSelector,
-    });
-    return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: {}, items };
+    const selector = req.query.labelSelector === undefined ? undefined : parseSelector(req.query.labelSelector);
+    const matches = (r: Resource) =>
+      (req.params.namespace === undefined || r.metadata.namespace === req.params.namespace) &&
+      (selector === undefined || selector.evaluate(r.metadata.labels ?? {}));
+    if (req.query.watch === 'true' || req.query.watch === '1') {
+      return watchCollection(opts.backend, kind, matches, req.query.resourceVersion, reply);
+    }
+    const { items, revision } = await opts.backend.list(kind, req.params.namespace);
+    return {
+      apiVersion: kind.apiVersion,
+      kind: `${kind.kind}List`,
+      metadata: { resourceVersion: revision },
+      items: items.filter(matches),
+    };
   };
   const create = async (req: FastifyRequest<{ Params: ResourcePath }>, reply: FastifyReply) => {
     const kind = kindOfPath(req.params);
