@@ -3,7 +3,7 @@
 // Enterprise's policy ordering view show). Selection and ordering are felix's own calculation (felix/calc/policy.ts)
 // run over the datastore's resources; this module only reads those resources and presents the result.
 import { type KindInfo, kindByAlias, type ResourceClient } from '../datastore';
-import { applyResourceUpdates, emptyInputs, policyInputsOf } from '../felix/calc/inputs';
+import { applyResourceUpdates, emptyInputs } from '../felix/calc/inputs';
 import { computePolicy, type EndpointTier, type PolicyInputs, type TierDefaultAction } from '../felix/calc/policy';
 import { WORKLOAD_FROM_ENDPOINT_PREFIX, WORKLOAD_TO_ENDPOINT_PREFIX } from '../felix/rules/defs';
 import { endpointChainName, NO_PROFILE_MATCHED_COMMENT, type PolicyDirection } from '../felix/rules/endpoints';
@@ -239,7 +239,7 @@ export async function readPolicyInputs(client: ResourceClient, namespace: string
     inputs,
     resources.map((object) => ({ type: 'ADDED', object })),
   );
-  return policyInputsOf(inputs);
+  return inputs;
 }
 
 const FORMATS = ['table', 'json'] as const;

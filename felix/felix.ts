@@ -5,7 +5,7 @@
 import { type Backend, KvSyncer, kindByAlias, Syncer, type SyncStatus } from '../datastore';
 import { IPAM_PREFIX } from '../ipam';
 import { computeDataplane, type DesiredDataplane, IPIP_DEVICE, VXLAN_DEVICE } from './calc/dataplane';
-import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS, policyInputsOf } from './calc/inputs';
+import { applyIpamUpdates, applyResourceUpdates, emptyInputs, FELIX_KINDS } from './calc/inputs';
 import { type LocalWorkload, PolicyCalculation } from './calc/policy';
 import { type FelixSettings, felixSettings } from './config';
 import { InterfaceManager } from './interfaces';
@@ -68,9 +68,7 @@ export class Felix {
   private readonly neighborsApplied = new UnchangedInput();
   /** Created at the first apply, with the refresh interval FelixConfiguration gives. */
   private ipsets: IpSetManager | undefined;
-  /** The sets last handed to the ipset manager, to remove the ones no longer rendered. */
-  private ipSetNames = new Set<string>();
-  /** Each set as last handed to the ipset manager. */
+  /** Each set as last handed to the ipset manager (the ones no longer rendered are removed). */
   private ipSetsGiven = new Map<string, IpSetSpec>();
   private readonly policyCalculation = new PolicyCalculation();
   private readonly policyRenderMemo = new PolicyRenderMemo();
@@ -302,7 +300,7 @@ export class Felix {
       };
       this.workloadLists.set(desired, workloads);
     }
-    const policy = this.policyCalculation.update(policyInputsOf(this.inputs), workloads.locals, this.options.nodeName);
+    const policy = this.policyCalculation.update(this.inputs, workloads.locals, this.options.nodeName);
     const notEnforced = policy.notEnforced.join(', ');
     if (notEnforced !== this.notEnforced && notEnforced !== '') {
       this.options.log?.(`not enforced (not implemented): ${notEnforced}`);
@@ -330,16 +328,14 @@ export class Felix {
     });
     this.ipsets ??= new IpSetManager({ resyncIntervalMs: this.settings.ipsetsRefreshIntervalMs });
     const ipsets = this.ipsets;
-    const names = new Set(rules.ipSets.map((set) => set.name));
     const given = new Map<string, IpSetSpec>();
     for (const set of rules.ipSets) {
       // A policy set the calculation kept is the spec handed over last time: nothing to compare.
       if (this.ipSetsGiven.get(set.name) !== set) ipsets.setIpSet(set);
       given.set(set.name, set);
     }
+    for (const name of this.ipSetsGiven.keys()) if (!given.has(name)) ipsets.removeIpSet(name);
     this.ipSetsGiven = given;
-    for (const name of this.ipSetNames) if (!names.has(name)) ipsets.removeIpSet(name);
-    this.ipSetNames = names;
     this.ruleWrites += (await ipsets.apply()).lines;
 
     if (!this.tables) {

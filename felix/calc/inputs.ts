@@ -2,11 +2,13 @@
 // the syncers' updates. Plain maps, so the calculation is a pure function of them.
 import type { KvPair, Resource, SyncUpdate } from '../../datastore';
 import { type AllocationBlock, blockCidrOfKey, parseAffinityKey, parseBlock } from '../../ipam';
-import type { PolicyInputs } from './policy';
+import { emptyPolicyInputs, type PolicyInputs } from './policy';
 
-export interface FelixInputs {
-  /** WorkloadEndpoints by `namespace/name`. */
-  endpoints: Map<string, Resource>;
+/**
+ * What the policy calculation reads (policies, tiers, profiles, network sets, every workload and host endpoint),
+ * and what the rest of the dataplane calculation reads besides.
+ */
+export interface FelixInputs extends PolicyInputs {
   nodes: Map<string, Resource>;
   pools: Map<string, Resource>;
   felixConfigs: Map<string, Resource>;
@@ -14,35 +16,17 @@ export interface FelixInputs {
   blocks: Map<string, AllocationBlock>;
   /** Block CIDR → node, from the affinity records. */
   affinities: Map<string, string>;
-  /** Calico and Kubernetes NetworkPolicies and GlobalNetworkPolicies, by `apiVersion/kind/namespace/name`. */
-  policies: Map<string, Resource>;
-  tiers: Map<string, Resource>;
-  profiles: Map<string, Resource>;
-  /** NetworkSets and GlobalNetworkSets, by `kind/namespace/name`. */
-  networkSets: Map<string, Resource>;
-  hostEndpoints: Map<string, Resource>;
 }
 
 export function emptyInputs(): FelixInputs {
   return {
-    endpoints: new Map(),
+    ...emptyPolicyInputs(),
     nodes: new Map(),
     pools: new Map(),
     felixConfigs: new Map(),
     blocks: new Map(),
     affinities: new Map(),
-    policies: new Map(),
-    tiers: new Map(),
-    profiles: new Map(),
-    networkSets: new Map(),
-    hostEndpoints: new Map(),
   };
-}
-
-/** The part of the inputs the policy calculation reads. */
-export function policyInputsOf(inputs: FelixInputs): PolicyInputs {
-  const { policies, tiers, profiles, networkSets, endpoints, hostEndpoints } = inputs;
-  return { policies, tiers, profiles, networkSets, endpoints, hostEndpoints };
 }
 
 function mapOfKind(inputs: FelixInputs, kind: string): Map<string, Resource> | undefined {

@@ -37,7 +37,7 @@ export const DEFAULT_TIER = 'default';
 const DEFAULT_TIER_ORDER = 1_000_000;
 
 export interface PolicyInputs {
-  /** NetworkPolicies (both groups) and GlobalNetworkPolicies, by `kind/namespace/name`. */
+  /** Calico and Kubernetes NetworkPolicies and GlobalNetworkPolicies, by `apiVersion/kind/namespace/name`. */
   policies: Map<string, Resource>;
   tiers: Map<string, Resource>;
   profiles: Map<string, Resource>;
@@ -435,44 +435,35 @@ interface EndpointSpec {
   ports?: NamedPort[];
 }
 
-function endpointMember(wep: Resource, profiles: Map<string, Resource>): Member {
-  const spec = (wep.spec ?? {}) as EndpointSpec;
-  const profileNames = spec.profiles ?? [];
-  const labels = effectiveLabels(wep.metadata.labels, wep.metadata.namespace ?? '', profileNames, profiles);
-  return {
-    profiles: profileNames,
-    labels,
-    labelsKey: labelsKey(labels),
-    cidrs: ipv4Nets(spec.ipNetworks),
-    ports: spec.ports ?? [],
-  };
+/** A member: its own labels over those its profiles hand down (and its namespace's), its IPv4 nets, its ports. */
+function member(
+  resource: Resource,
+  namespace: string,
+  profileNames: readonly string[],
+  nets: readonly string[] | undefined,
+  ports: NamedPort[] | undefined,
+  profiles: Map<string, Resource>,
+): Member {
+  const labels = effectiveLabels(resource.metadata.labels, namespace, profileNames, profiles);
+  return { profiles: profileNames, labels, labelsKey: labelsKey(labels), cidrs: ipv4Nets(nets), ports: ports ?? [] };
 }
 
+function endpointMember(wep: Resource, profiles: Map<string, Resource>): Member {
+  const spec = (wep.spec ?? {}) as EndpointSpec;
+  return member(wep, wep.metadata.namespace ?? '', spec.profiles ?? [], spec.ipNetworks, spec.ports, profiles);
+}
+
+/** A namespaced network set inherits its namespace's labels (its `kns.` profile), as its endpoints do. */
 function networkSetMember(set: Resource, profiles: Map<string, Resource>): Member {
   const namespace = set.kind === 'NetworkSet' ? (set.metadata.namespace ?? '') : '';
-  const profileNames = namespace ? [`kns.${namespace}`] : [];
-  const labels = effectiveLabels(set.metadata.labels, namespace, profileNames, profiles);
-  return {
-    profiles: profileNames,
-    labels,
-    labelsKey: labelsKey(labels),
-    cidrs: ipv4Nets((set.spec as { nets?: string[] } | undefined)?.nets),
-    ports: [],
-  };
+  const nets = (set.spec as { nets?: string[] } | undefined)?.nets;
+  return member(set, namespace, namespace ? [`kns.${namespace}`] : [], nets, [], profiles);
 }
 
 /** A host endpoint is selected by its labels (and its profiles'); its expected IPs are its addresses in IP sets. */
 function hostEndpointMember(hep: Resource, profiles: Map<string, Resource>): Member {
   const spec = (hep.spec ?? {}) as { expectedIPs?: string[]; profiles?: string[]; ports?: NamedPort[] };
-  const profileNames = spec.profiles ?? [];
-  const labels = effectiveLabels(hep.metadata.labels, '', profileNames, profiles);
-  return {
-    profiles: profileNames,
-    labels,
-    labelsKey: labelsKey(labels),
-    cidrs: ipv4Nets(spec.expectedIPs),
-    ports: spec.ports ?? [],
-  };
+  return member(hep, '', spec.profiles ?? [], spec.expectedIPs, spec.ports, profiles);
 }
 
 /**

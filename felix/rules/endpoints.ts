@@ -50,10 +50,11 @@ export function endpointChainName(prefix: string, iface: string): string {
 export interface WorkloadChainOptions {
   /** UDP port of VXLAN: a workload may not send VXLAN itself (it could carry what its egress policy denies). */
   vxlanPort: number;
-  endpointPolicy: EndpointPolicyHook;
+  /** The endpoint's policy rules (felix/rules/policy.ts, endpointPolicyRules); none: the endpoint is denied. */
+  ingress: readonly Rule[];
+  egress: readonly Rule[];
 }
 
-/** The two chains of one workload interface: to it (`cali-tw-`), then from it (`cali-fw-`). */
 export function workloadEndpointChains(iface: string, opts: WorkloadChainOptions): Chain[] {
   // Calico's defaults AllowVXLANPacketsFromWorkloads and AllowIPIPPacketsFromWorkloads (false): a workload's own
   // encapsulated packets would reach other nodes without its egress policy seeing what is inside.
@@ -69,12 +70,11 @@ export function workloadEndpointChains(iface: string, opts: WorkloadChainOptions
       comment: ['Drop IPinIP encapped packets originating in workloads'],
     },
   ];
-  const policy = (direction: PolicyDirection) => opts.endpointPolicy(iface, direction);
   return [
-    endpointChain(endpointChainName(WORKLOAD_TO_ENDPOINT_PREFIX, iface), { policy: policy('ingress') }),
+    endpointChain(endpointChainName(WORKLOAD_TO_ENDPOINT_PREFIX, iface), { policy: opts.ingress }),
     endpointChain(endpointChainName(WORKLOAD_FROM_ENDPOINT_PREFIX, iface), {
       guards: encapsulationGuards,
-      policy: policy('egress'),
+      policy: opts.egress,
     }),
   ];
 }
@@ -108,16 +108,33 @@ export function hostEndpointChains(iface: string, policy: HostEndpointPolicyHook
     });
   };
   return [
-    endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
-      failsafe: CHAIN_FAILSAFE_OUT,
-      policy: policy(iface, 'egress', 'normal'),
-    }),
-    endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
-      failsafe: CHAIN_FAILSAFE_IN,
-      policy: policy(iface, 'ingress', 'normal'),
-    }),
+    ...toAndFromHost(iface, policy, 'normal', {}),
     forwardChain(HOST_TO_ENDPOINT_FORWARD_PREFIX, 'egress'),
     forwardChain(HOST_FROM_ENDPOINT_FORWARD_PREFIX, 'ingress'),
+  ];
+}
+
+/**
+ * A host endpoint's `cali-th-` chain (traffic leaving the host through it: egress policy after the failsafe
+ * outbound ports) and `cali-fh-` chain (traffic arriving: ingress policy after the failsafe inbound ports).
+ */
+function toAndFromHost(
+  iface: string,
+  policy: HostEndpointPolicyHook,
+  kind: HostEndpointChainKind,
+  parts: Pick<EndpointChainParts, 'conntrack' | 'drop'>,
+): Chain[] {
+  return [
+    endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
+      ...parts,
+      failsafe: CHAIN_FAILSAFE_OUT,
+      policy: policy(iface, 'egress', kind),
+    }),
+    endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
+      ...parts,
+      failsafe: CHAIN_FAILSAFE_IN,
+      policy: policy(iface, 'ingress', kind),
+    }),
   ];
 }
 
@@ -127,20 +144,7 @@ export function hostEndpointChains(iface: string, policy: HostEndpointPolicyHook
  * drop: what no untracked policy accepts goes on to the filter table's policy.
  */
 export function hostEndpointRawChains(iface: string, policy: HostEndpointPolicyHook): Chain[] {
-  return [
-    endpointChain(endpointChainName(HOST_TO_ENDPOINT_PREFIX, iface), {
-      failsafe: CHAIN_FAILSAFE_OUT,
-      policy: policy(iface, 'egress', 'untracked'),
-      conntrack: false,
-      drop: false,
-    }),
-    endpointChain(endpointChainName(HOST_FROM_ENDPOINT_PREFIX, iface), {
-      failsafe: CHAIN_FAILSAFE_IN,
-      policy: policy(iface, 'ingress', 'untracked'),
-      conntrack: false,
-      drop: false,
-    }),
-  ];
+  return toAndFromHost(iface, policy, 'untracked', { conntrack: false, drop: false });
 }
 
 /**

@@ -96,30 +96,17 @@ export class RenderMemo {
   interfaces: { given: readonly string[]; valid: string[]; warnings: string[] } | undefined;
 }
 
-function memoisedValidInterfaces(input: BaseRulesInput, warnings: string[]): string[] {
-  const memo = input.memo;
-  if (memo?.interfaces?.given !== input.workloadInterfaces) {
+function memoisedValidInterfaces(input: BaseRulesInput, memo: RenderMemo, warnings: string[]): string[] {
+  if (memo.interfaces?.given !== input.workloadInterfaces) {
     const found: string[] = [];
     const valid = validInterfaces(input.workloadInterfaces, found);
-    if (!memo) {
-      warnings.push(...found);
-      return valid;
-    }
     memo.interfaces = { given: input.workloadInterfaces, valid, warnings: found };
   }
   warnings.push(...memo.interfaces.warnings);
   return memo.interfaces.valid;
 }
 
-function workloadChains(interfaces: readonly string[], input: BaseRulesInput): Chain[] {
-  const memo = input.memo;
-  const options = { vxlanPort: input.vxlanPort, endpointPolicy: input.endpointPolicy };
-  if (!memo) {
-    return [
-      ...workloadDispatchChains(interfaces),
-      ...interfaces.flatMap((iface) => workloadEndpointChains(iface, options)),
-    ];
-  }
+function workloadChains(interfaces: readonly string[], input: BaseRulesInput, memo: RenderMemo): Chain[] {
   // The same array from memoisedValidInterfaces: the same interfaces.
   if (memo.dispatch?.interfaces !== interfaces) {
     memo.dispatch = { interfaces, chains: workloadDispatchChains(interfaces) };
@@ -129,12 +116,13 @@ function workloadChains(interfaces: readonly string[], input: BaseRulesInput): C
     const present = new Set(interfaces);
     for (const iface of memo.endpointChains.keys()) if (!present.has(iface)) memo.endpointChains.delete(iface);
   }
+  const vxlanPort = input.vxlanPort;
   for (const iface of interfaces) {
     const ingress = input.endpointPolicy(iface, 'ingress');
     const egress = input.endpointPolicy(iface, 'egress');
     let kept = memo.endpointChains.get(iface);
-    if (kept?.ingress !== ingress || kept.egress !== egress || kept.vxlanPort !== input.vxlanPort) {
-      kept = { ingress, egress, vxlanPort: input.vxlanPort, chains: workloadEndpointChains(iface, options) };
+    if (kept?.ingress !== ingress || kept.egress !== egress || kept.vxlanPort !== vxlanPort) {
+      kept = { ingress, egress, vxlanPort, chains: workloadEndpointChains(iface, { vxlanPort, ingress, egress }) };
       memo.endpointChains.set(iface, kept);
     }
     chains.push(...kept.chains);
@@ -173,7 +161,9 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
   const warnings: string[] = [];
   const randomFully = input.randomFully ?? true;
   const interfacePrefixes = validInterfacePrefixes(input.interfacePrefix, warnings);
-  const interfaces = memoisedValidInterfaces(input, warnings);
+  // A caller that renders once gets a memo of its own: the same code either way.
+  const memo = input.memo ?? new RenderMemo();
+  const interfaces = memoisedValidInterfaces(input, memo, warnings);
   const hostInterfaces = validInterfaces(input.hostEndpointInterfaces ?? [], warnings);
   const staticOptions = {
     interfacePrefixes,
@@ -194,7 +184,7 @@ export function renderBaseRules(input: BaseRulesInput): BaseRules {
 
   const filterChains = [
     ...filterStaticChains(staticOptions),
-    ...workloadChains(interfaces, input),
+    ...workloadChains(interfaces, input, memo),
     ...hostDispatchChains(hostInterfaces, 'filter'),
     ...hostInterfaces.flatMap((iface) => hostEndpointChains(iface, input.hostEndpointPolicy ?? NO_HOST_POLICY)),
     ...(input.policyChains ?? []),
