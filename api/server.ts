@@ -3,9 +3,17 @@
 // bearer tokens, health, watch. /ipam/v1, /metrics and /openapi.json are the next steps of issue 8.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
-import { type Backend, KINDS, type KindInfo, type Resource, ResourceClient } from '../datastore';
+import {
+  type Backend,
+  KINDS,
+  type KindInfo,
+  type ListOptions,
+  listMatcher,
+  type Resource,
+  ResourceClient,
+} from '../datastore';
 import { ipPoolDeletionHooks } from '../ipam';
-import { parseSelector, SelectorParseError } from '../policy';
+import { SelectorParseError } from '../policy';
 import type { TokenTable } from './auth';
 import { type Status, status, statusOfError } from './status';
 
@@ -60,8 +68,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The request body as a resource of the path's kind (and namespace, and name); 400 where it says otherwise. */
-function bodyResource(req: FastifyRequest, kind: KindInfo, p: ResourcePath): Resource {
-  const body = req.body;
+function bodyResource(body: unknown, kind: KindInfo, p: ResourcePath): Resource {
   if (!isObject(body)) fail(400, 'BadRequest', 'the request body must be a JSON or YAML object');
   const doc = { ...body, apiVersion: body.apiVersion ?? kind.apiVersion, kind: body.kind ?? kind.kind } as Resource;
   if (doc.apiVersion !== kind.apiVersion || doc.kind !== kind.kind) {
@@ -103,16 +110,17 @@ const WATCH_START_MS = 200;
  * A compacted N is `410 Gone` (an ERROR event once streaming has begun), as Kubernetes: the client relists.
  */
 async function watchCollection(
-  backend: Backend,
+  client: ResourceClient,
   kind: KindInfo,
-  matches: (r: Resource) => boolean,
+  options: ListOptions,
   resourceVersion: string | undefined,
   reply: FastifyReply,
 ): Promise<void> {
+  const matches = listMatcher(kind, options);
   let initial: Resource[] = [];
   let after = resourceVersion;
   if (after === undefined || after === '' || after === '0') {
-    const listed = await backend.list(kind);
+    const listed = await client.listAt(kind, options);
     initial = listed.items;
     after = listed.revision;
   } else if (!/^\d+$/.test(after)) {
@@ -135,8 +143,8 @@ async function watchCollection(
     for (const line of pending.splice(0)) res.write(line);
   };
   const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
-  for (const object of initial.filter(matches)) send(event('ADDED', object));
-  const watch = backend.watch(
+  for (const object of initial) send(event('ADDED', object));
+  const watch = client.backend.watch(
     { kind, afterRevision: after },
     {
       onEvents: (events) => {
@@ -237,25 +245,17 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     reply: FastifyReply,
   ) => {
     const kind = kindOfPath(req.params);
-    const selector = req.query.labelSelector === undefined ? undefined : parseSelector(req.query.labelSelector);
-    const matches = (r: Resource) =>
-      (req.params.namespace === undefined || r.metadata.namespace === req.params.namespace) &&
-      (selector === undefined || selector.evaluate(r.metadata.labels ?? {}));
+    const options: ListOptions = { namespace: req.params.namespace, labelSelector: req.query.labelSelector };
     if (req.query.watch === 'true' || req.query.watch === '1') {
-      return watchCollection(opts.backend, kind, matches, req.query.resourceVersion, reply);
+      return watchCollection(client, kind, options, req.query.resourceVersion, reply);
     }
-    const { items, revision } = await opts.backend.list(kind, req.params.namespace);
-    return {
-      apiVersion: kind.apiVersion,
-      kind: `${kind.kind}List`,
-      metadata: { resourceVersion: revision },
-      items: items.filter(matches),
-    };
+    const { items, revision } = await client.listAt(kind, options);
+    return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion: revision }, items };
   };
   const create = async (req: FastifyRequest<{ Params: ResourcePath }>, reply: FastifyReply) => {
     const kind = kindOfPath(req.params);
     reply.code(201);
-    return client.create(bodyResource(req, kind, req.params));
+    return client.create(bodyResource(req.body, kind, req.params));
   };
   const getOne = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
     const kind = kindOfPath(req.params);
@@ -263,7 +263,7 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   };
   const replace = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
     const kind = kindOfPath(req.params);
-    return client.replace(bodyResource(req, kind, req.params));
+    return client.replace(bodyResource(req.body, kind, req.params));
   };
   const patch = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
     const kind = kindOfPath(req.params);
@@ -272,7 +272,7 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     const patched = mergePatch(existing, req.body) as Resource;
     // The version read: a write in between makes this a 409, not a lost update.
     patched.metadata = { ...patched.metadata, resourceVersion: existing.metadata.resourceVersion };
-    return client.replace(bodyResource({ ...req, body: patched } as FastifyRequest, kind, req.params));
+    return client.replace(bodyResource(patched, kind, req.params));
   };
   const remove = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
     const kind = kindOfPath(req.params);

@@ -3,7 +3,7 @@
 // Several documents are checked together before any is written, so a bad one leaves the store untouched.
 import { randomUUID } from 'node:crypto';
 import { parseSelector } from '../policy';
-import type { Backend } from './backend';
+import type { Backend, ListResult } from './backend';
 import { alreadyExists, isDatastoreError, notFound } from './errors';
 import { type KindInfo, resolveKind } from './kinds';
 import { applyDefaults, validateChange, validateResource } from './model';
@@ -27,6 +27,15 @@ export interface ResourceClientHooks {
   afterDelete?(kind: KindInfo, deleted: Resource): Promise<void>;
 }
 
+/** Whether a resource is one a list with these options returns: its namespace, its labels (throws on a bad selector). */
+export function listMatcher(kind: KindInfo, options: ListOptions): (r: Resource) => boolean {
+  const namespace = kind.namespaced ? options.namespace : undefined;
+  const selector = options.labelSelector === undefined ? undefined : parseSelector(options.labelSelector);
+  return (r) =>
+    (namespace === undefined || r.metadata.namespace === namespace) &&
+    (selector === undefined || selector.evaluate(r.metadata.labels ?? {}));
+}
+
 /** A document that passed validation, with what is stored under its name now. */
 export interface PlannedWrite {
   resource: Resource;
@@ -44,10 +53,14 @@ export class ResourceClient {
   }
 
   async list(kind: KindInfo, options: ListOptions = {}): Promise<Resource[]> {
-    const { items } = await this.backend.list(kind, kind.namespaced ? options.namespace : undefined);
-    if (options.labelSelector === undefined) return items;
-    const selector = parseSelector(options.labelSelector);
-    return items.filter((r) => selector.evaluate(r.metadata.labels ?? {}));
+    return (await this.listAt(kind, options)).items;
+  }
+
+  /** The list and the store revision it was read at (a watch from that revision misses and repeats nothing). */
+  async listAt(kind: KindInfo, options: ListOptions = {}): Promise<ListResult> {
+    const matches = listMatcher(kind, options);
+    const { items, revision } = await this.backend.list(kind, kind.namespaced ? options.namespace : undefined);
+    return { items: items.filter(matches), revision };
   }
 
   async create(doc: Resource): Promise<Resource> {

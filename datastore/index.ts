@@ -8,6 +8,7 @@ export type { Backend, ListResult, Watch, WatchEvent, WatchEventType, WatchHandl
 export {
   DocumentRejected,
   type ListOptions,
+  listMatcher,
   type PlannedWrite,
   ResourceClient,
   type ResourceClientHooks,
