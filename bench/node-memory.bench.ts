@@ -10,15 +10,7 @@
 //   node dist/bench/node-memory.bench.js [--endpoints 1000] [--nodes 100]
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { waitFor } from '../test/support/wait';
-import {
-  addEndpoints,
-  addRemoteNodes,
-  BENCH_NODE,
-  type FelixStatus,
-  felixStatus,
-  withBenchNode,
-} from './support/node-seed';
+import { addEndpoints, addRemoteNodes, BENCH_NODE, felixInSync, withBenchNode } from './support/node-seed';
 import { machine, markdownTable, memoryOf, positiveInteger } from './support/report';
 
 const POOL_CIDR = '10.74.0.0/16';
@@ -39,13 +31,11 @@ async function main(): Promise<void> {
     await addRemoteNodes(fabric, nodeCount - 1);
     const started = performance.now();
     await addEndpoints(fabric, BENCH_NODE, endpointCount);
-    let status: FelixStatus | undefined;
-    await waitFor(
-      async () => {
-        status = await felixStatus(fabric, BENCH_NODE);
-        return status.inSync && status.endpoints === endpointCount;
-      },
-      `felix in sync with ${endpointCount} endpoints`,
+    const status = await felixInSync(
+      fabric,
+      BENCH_NODE,
+      `${endpointCount} endpoints`,
+      (s) => s.endpoints === endpointCount,
       300_000,
       500,
     );
@@ -75,7 +65,7 @@ async function main(): Promise<void> {
             mb(settled.rss),
             mb(settled.peak),
             inSyncS.toFixed(1),
-            String(status?.lastApplyMs),
+            String(status.lastApplyMs),
           ],
         ],
       )}\n`,

@@ -15,9 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Topology } from '../test/harness';
 import type { Fabric } from '../test/support/fabric';
-import { waitFor } from '../test/support/wait';
 import { gbits, IPERF_PORT, type IperfEndpoints, median, runIperf, startIperfServer } from './support/iperf';
-import { felixStatus } from './support/node-seed';
+import { felixInSync } from './support/node-seed';
 import { machine, markdownTable, positiveInteger } from './support/report';
 import { buildTwoNodeFabric } from './support/two-node-fabric';
 
@@ -53,15 +52,8 @@ function policies(count: number): object[] {
  * run must not share the two vCPUs with felix still at work.
  */
 async function policiesInForce(fabric: Fabric, count: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const [n1, n2] = await Promise.all([felixStatus(fabric, 'n1'), felixStatus(fabric, 'n2')]);
-      return n1.inSync && n2.inSync && n2.policies === count;
-    },
-    `n2 in sync with ${count} policies`,
-    300_000,
-    200,
-  );
+  await felixInSync(fabric, 'n2', `${count} policies`, (s) => s.policies === count, 300_000);
+  await felixInSync(fabric, 'n1', 'its dataplane', () => true, 300_000);
   await sleep(QUIET_MS);
 }
 

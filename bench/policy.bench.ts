@@ -18,8 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { detectBackend } from '../felix/iptables';
 import type { Fabric } from '../test/support/fabric';
-import { waitFor } from '../test/support/wait';
-import { addEndpoints, BENCH_NODE, felixStatus, timedApply, withBenchNode } from './support/node-seed';
+import { addEndpoints, BENCH_NODE, felixInSync, felixStatus, timedApply, withBenchNode } from './support/node-seed';
 import { benchLabels, benchPolicy } from './support/policy-workload';
 import { machine, markdownTable, positiveInteger } from './support/report';
 
@@ -64,30 +63,18 @@ async function main(): Promise<void> {
   await withBenchNode({ cidr: '10.76.0.0/16', vxlanMode: 'Never', natOutgoing: false }, async (f) => {
     await f.startNode(BENCH_NODE);
     await addEndpoints(f, BENCH_NODE, endpointCount, benchLabels);
-    await waitFor(
-      async () => {
-        const s = await felixStatus(f, BENCH_NODE);
-        return s.inSync && s.endpoints === endpointCount;
-      },
-      `felix in sync with ${endpointCount} endpoints`,
-      600_000,
-      500,
-    );
+    await felixInSync(f, BENCH_NODE, `${endpointCount} endpoints`, (s) => s.endpoints === endpointCount, 600_000, 500);
 
     const started = performance.now();
     const policies = Array.from({ length: policyCount }, (_, i) => benchPolicy(i));
     for (let i = 0; i < policies.length; i += 250) await f.apply(...policies.slice(i, i + 250));
-    await waitFor(
-      async () => {
-        const s = await felixStatus(f, BENCH_NODE);
-        return s.inSync && s.policies === policyCount;
-      },
-      `felix in sync with ${policyCount} policies`,
-      600_000,
-      200,
+    const { lastApplyMs } = await felixInSync(
+      f,
+      BENCH_NODE,
+      `${policyCount} policies`,
+      (s) => s.policies === policyCount,
     );
     const fullS = (performance.now() - started) / 1000;
-    const lastApplyMs = (await felixStatus(f, BENCH_NODE)).lastApplyMs;
 
     const changes: number[] = [];
     const applies: number[] = [];

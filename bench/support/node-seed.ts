@@ -4,8 +4,10 @@
 import http from 'node:http';
 import path from 'node:path';
 import { buildEndpoint, hostVethName, type WorkloadIdentity } from '../../cni/workload';
+import type { FelixStatus } from '../../felix';
 import { Topology } from '../../test/harness';
 import { Fabric } from '../../test/support/fabric';
+import { waitFor } from '../../test/support/wait';
 
 const IPAM_ASSIGN = path.join(__dirname, 'ipam-assign.js');
 
@@ -73,15 +75,6 @@ export async function addEndpoints(
   for (let i = 0; i < endpoints.length; i += 250) await fabric.apply(...endpoints.slice(i, i + 250));
 }
 
-export interface FelixStatus {
-  inSync: boolean;
-  endpoints: number;
-  policies: number;
-  lastApplyMs: number;
-  lastApplyAt: number;
-  applies: number;
-}
-
 /**
  * Felix's status as the node reports it on its status socket. A Unix socket is a file: reached from here, outside
  * the node's network namespace, with no process started per reading (benchmarks poll it every few milliseconds).
@@ -98,6 +91,28 @@ export function felixStatus(fabric: Fabric, node: string): Promise<FelixStatus> 
     });
     req.on('error', reject);
   });
+}
+
+/** Waits until `node`'s felix is in sync and `until` holds of its status (polled every `pollMs`); resolves with it. */
+export async function felixInSync(
+  fabric: Fabric,
+  node: string,
+  what: string,
+  until: (s: FelixStatus) => boolean,
+  timeoutMs = 600_000,
+  pollMs = 200,
+): Promise<FelixStatus> {
+  let status: FelixStatus | undefined;
+  await waitFor(
+    async () => {
+      status = await felixStatus(fabric, node);
+      return status.inSync && until(status);
+    },
+    `felix on ${node} in sync with ${what}`,
+    timeoutMs,
+    pollMs,
+  );
+  return status!;
 }
 
 const TIMED_APPLY = path.join(__dirname, 'timed-apply.js');
