@@ -105,7 +105,8 @@ export class Connection {
 
   private armHoldTimer(ms: number): void {
     clearTimeout(this.holdTimer);
-    if (ms <= 0) return;
+    // A closed connection can still read what the peer sent before it saw our NOTIFICATION: no timer for it.
+    if (ms <= 0 || this.state === 'Closed') return;
     this.holdTimer = setTimeout(
       () => this.close({ message: 'Error: Hold timer expired' }, { code: ErrorCode.HoldTimerExpired, subcode: 0 }),
       ms,
