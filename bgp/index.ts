@@ -8,4 +8,4 @@ export {
   type SpeakerPeerConfig,
 } from './config';
 export { type PeeringInput, type PeeringPlan, planPeering } from './peering';
-export { BgpSpeaker, type PeerStatus, type SpeakerOptions, type SpeakerStatus } from './speaker';
+export { BgpSpeaker, type PeerStatus, type SpeakerOptions, type SpeakerRoute, type SpeakerStatus } from './speaker';

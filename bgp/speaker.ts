@@ -11,6 +11,7 @@ import {
   encodeEndOfRib,
   encodeUpdates,
   encodeWithdrawals,
+  formatIpv4Prefix,
   isEndOfRib,
   parseIpv4Prefix,
 } from './packet';
@@ -37,6 +38,16 @@ export interface PeerStatus {
 export interface SpeakerStatus {
   peers: PeerStatus[];
   rib: { prefixes: number; paths: number };
+}
+
+/** One path of the Loc-RIB, as `birdc show route` lists it (Calico's CalicoNodeStatus Routes class). */
+export interface SpeakerRoute {
+  prefix: string;
+  /** The prefix's best path: the one installed and advertised (BIRD's `*`). */
+  best: boolean;
+  nextHop: string | undefined;
+  /** The peer the path came from; undefined for a prefix this speaker originates. */
+  peer: string | undefined;
 }
 
 export interface SpeakerOptions {
@@ -163,6 +174,20 @@ export class BgpSpeaker {
       }),
       rib: { prefixes: counters.prefixes, paths: counters.paths },
     };
+  }
+
+  /** Every path of the Loc-RIB, best first per prefix: a walk of the whole table, for a report, not for polling. */
+  routes(): SpeakerRoute[] {
+    const routes: SpeakerRoute[] = [];
+    const locRib = this.rib.locRib;
+    locRib.forEachBest((best, key) => {
+      const prefix = formatIpv4Prefix(key);
+      for (const path of locRib.candidates(key)) {
+        const peer = path.peer.local ? undefined : path.peer.info.address;
+        routes.push({ prefix, best: path === best, nextHop: path.attrs.attributes.nextHop, peer });
+      }
+    });
+    return routes;
   }
 
   /**

@@ -124,6 +124,10 @@ const COLUMNS: Record<string, KindColumns> = {
     ],
   },
   'projectcalico.org/Tier': { ps: [NAME, ORDER], wide: [NAME, ORDER] },
+  'projectcalico.org/CalicoNodeStatus': {
+    ps: [NAME, col('NODE', 'node')],
+    wide: [NAME, col('NODE', 'node'), ['CLASSES', (_r, s) => join(s.classes)]],
+  },
   'networking.k8s.io/NetworkPolicy': {
     ps: [NAME],
     wide: [

@@ -1,5 +1,6 @@
-// The storage interface every datastore backend implements (etcd v3, in-memory; Kubernetes later).
-// It stores resources as given: defaulting and validation belong to the ResourceClient above it.
+// The storage interfaces: a ResourceStore (what the ResourceClient writes through: a backend, or tabby-apiserver),
+// and the Backend every datastore implements (etcd v3, in-memory; Kubernetes later), resources plus
+// raw keys. They store resources as given: defaulting and validation belong to the ResourceClient above them.
 import type { KindInfo } from './kinds';
 import type { KvStore } from './kv';
 import type { Resource } from './resource';
@@ -8,6 +9,18 @@ export interface ListResult {
   items: Resource[];
   /** The store revision the list was read at: a watch from here misses and repeats nothing. */
   revision: string;
+  /** A page stopped at its limit and the range holds more objects after its last one. */
+  more?: boolean;
+}
+
+/** One page of a list, read at one revision so that the pages of a list fit together (Kubernetes' limit/continue). */
+export interface ListPage {
+  /** Read at this store revision (the first page's) instead of the newest; Compacted once it is compacted away. */
+  revision?: string;
+  /** Only objects whose key sorts after this one: the last key of the previous page. */
+  afterKey?: string;
+  /** At most this many objects. */
+  limit?: number;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -41,12 +54,13 @@ export interface Watch {
   close(): void;
 }
 
-export interface Backend extends KvStore {
+/** Where resources are kept: a datastore backend, or tabby-apiserver for a client that goes through it. */
+export interface ResourceStore {
   /** Names the store for messages, e.g. `etcd at http://127.0.0.1:2379`. */
   readonly description: string;
   get(kind: KindInfo, name: string, namespace?: string): Promise<Resource>;
-  /** All objects of a kind (or of every kind), optionally in one namespace, at one revision. */
-  list(kind?: KindInfo, namespace?: string): Promise<ListResult>;
+  /** All objects of a kind (or of every kind), optionally in one namespace, at one revision; or one page of them. */
+  list(kind?: KindInfo, namespace?: string, page?: ListPage): Promise<ListResult>;
   /** Fails with AlreadyExists when the object exists. */
   create(r: Resource): Promise<Resource>;
   /**
@@ -59,3 +73,6 @@ export interface Backend extends KvStore {
   watch(options: WatchOptions, handlers: WatchHandlers): Watch;
   close(): Promise<void>;
 }
+
+/** A datastore: resources, and the raw keys IPAM keeps beside them. */
+export interface Backend extends ResourceStore, KvStore {}

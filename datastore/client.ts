@@ -3,10 +3,11 @@
 // Several documents are checked together before any is written, so a bad one leaves the store untouched.
 import { randomUUID } from 'node:crypto';
 import { parseSelector } from '../policy';
-import type { Backend, ListResult } from './backend';
+import type { ListResult, ResourceStore } from './backend';
 import { alreadyExists, isDatastoreError, notFound } from './errors';
+import { etcdKey } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
-import { applyDefaults, validateChange, validateResource } from './model';
+import { applyDefaults, checkedAgainstSiblings, validateChange, validateResource } from './model';
 import type { Resource } from './resource';
 
 export type WriteMode = 'create' | 'replace' | 'apply';
@@ -36,6 +37,17 @@ export function listMatcher(kind: KindInfo, options: ListOptions): (r: Resource)
     (selector === undefined || selector.evaluate(r.metadata.labels ?? {}));
 }
 
+/** Where a paged list goes on: after `afterKey`, at the revision its first page was read at. */
+export interface ListCursor {
+  revision: string;
+  afterKey: string;
+}
+
+/** A page of a list, and where the next one starts when there may be more. */
+export interface ListPageResult extends ListResult {
+  next?: ListCursor;
+}
+
 /** A document that passed validation, with what is stored under its name now. */
 export interface PlannedWrite {
   resource: Resource;
@@ -44,12 +56,12 @@ export interface PlannedWrite {
 
 export class ResourceClient {
   constructor(
-    readonly backend: Backend,
+    readonly store: ResourceStore,
     private readonly hooks: ResourceClientHooks = {},
   ) {}
 
   async get(kind: KindInfo, name: string, namespace?: string): Promise<Resource> {
-    return this.backend.get(kind, name, kind.namespaced ? (namespace ?? 'default') : undefined);
+    return this.store.get(kind, name, kind.namespaced ? (namespace ?? 'default') : undefined);
   }
 
   async list(kind: KindInfo, options: ListOptions = {}): Promise<Resource[]> {
@@ -59,8 +71,35 @@ export class ResourceClient {
   /** The list and the store revision it was read at (a watch from that revision misses and repeats nothing). */
   async listAt(kind: KindInfo, options: ListOptions = {}): Promise<ListResult> {
     const matches = listMatcher(kind, options);
-    const { items, revision } = await this.backend.list(kind, kind.namespaced ? options.namespace : undefined);
+    const { items, revision } = await this.store.list(kind, kind.namespaced ? options.namespace : undefined);
     return { items: items.filter(matches), revision };
+  }
+
+  /**
+   * At most `limit` matching resources, from `from` on (a cursor of the previous page) or from the start; every
+   * page is read at the first page's revision, so together they are one consistent list (Kubernetes' limit and
+   * continue). A filtered list reads on until the page is full or the range ends.
+   */
+  async listPage(kind: KindInfo, options: ListOptions, limit: number, from?: ListCursor): Promise<ListPageResult> {
+    const matches = listMatcher(kind, options);
+    const namespace = kind.namespaced ? options.namespace : undefined;
+    const items: Resource[] = [];
+    let revision = from?.revision;
+    let afterKey = from?.afterKey;
+    for (;;) {
+      const batch = await this.store.list(kind, namespace, { revision, afterKey, limit });
+      revision = batch.revision;
+      for (const [index, r] of batch.items.entries()) {
+        afterKey = etcdKey(kind, r.metadata.name, r.metadata.namespace);
+        if (!matches(r)) continue;
+        items.push(r);
+        if (items.length === limit) {
+          const more = batch.more === true || index < batch.items.length - 1;
+          return { items, revision, ...(more ? { next: { revision, afterKey } } : {}) };
+        }
+      }
+      if (!batch.more) return { items, revision };
+    }
   }
 
   async create(doc: Resource): Promise<Resource> {
@@ -80,12 +119,12 @@ export class ResourceClient {
     const { beforeDelete, afterDelete } = this.hooks;
     let version = resourceVersion;
     if (beforeDelete) {
-      const existing = await this.backend.get(kind, name, ns);
+      const existing = await this.store.get(kind, name, ns);
       await beforeDelete(kind, existing);
       // Delete only the version that was checked: a change in between fails with Conflict.
       version ??= existing.metadata.resourceVersion;
     }
-    const deleted = await this.backend.delete(kind, name, ns, version);
+    const deleted = await this.store.delete(kind, name, ns, version);
     if (afterDelete) await afterDelete(kind, deleted);
     return deleted;
   }
@@ -125,15 +164,18 @@ export class ResourceClient {
     const { name, namespace } = resource.metadata;
     if (mode === 'create' && existing) throw alreadyExists(kind, name, namespace);
     if (mode === 'replace' && !existing) throw notFound(kind, name, namespace);
-    let siblings = siblingsByKind.get(kind);
-    if (!siblings) {
-      siblings = (await this.backend.list(kind)).items;
-      siblingsByKind.set(kind, siblings);
+    let others: Resource[] = [];
+    if (checkedAgainstSiblings(kind)) {
+      let siblings = siblingsByKind.get(kind);
+      if (!siblings) {
+        siblings = (await this.store.list(kind)).items;
+        siblingsByKind.set(kind, siblings);
+      }
+      others = siblings.filter((s) => qualifiedName(s) !== qualifiedName(resource));
+      // Later documents of the same batch are checked against this one as if it were stored.
+      siblingsByKind.set(kind, [...others, resource]);
     }
-    const others = siblings.filter((s) => qualifiedName(s) !== qualifiedName(resource));
     validateChange(resource, existing ? { existing, siblings: others } : { siblings: others });
-    // Later documents of the same batch are checked against this one as if it were stored.
-    siblingsByKind.set(kind, [...others, resource]);
     return { resource, existing };
   }
 
@@ -141,7 +183,7 @@ export class ResourceClient {
     if (!existing) {
       const metadata = { ...resource.metadata, uid: randomUUID(), creationTimestamp: new Date().toISOString() };
       delete metadata.resourceVersion;
-      return this.backend.create({ ...resource, metadata });
+      return this.store.create({ ...resource, metadata });
     }
     // Server-set metadata survives an update that does not carry it. A document with a resourceVersion
     // updates only that version (as calicoctl); without one, the version we read, so a concurrent writer
@@ -152,12 +194,12 @@ export class ResourceClient {
       creationTimestamp: existing.metadata.creationTimestamp ?? resource.metadata.creationTimestamp,
       resourceVersion: resource.metadata.resourceVersion ?? existing.metadata.resourceVersion,
     };
-    return this.backend.update({ ...resource, metadata });
+    return this.store.update({ ...resource, metadata });
   }
 
   private async getIfPresent(kind: KindInfo, r: Resource): Promise<Resource | undefined> {
     try {
-      return await this.backend.get(kind, r.metadata.name, r.metadata.namespace);
+      return await this.store.get(kind, r.metadata.name, r.metadata.namespace);
     } catch (err) {
       if (isDatastoreError(err, 'NotFound')) return undefined;
       throw err;

@@ -14,12 +14,15 @@ interface CrdKind {
   kind: string;
   plural: string;
   namespaced: boolean;
+  /** The status is a subresource, written apart from the spec (by the component that reports it). */
+  status?: boolean;
 }
 
 export const CRD_KINDS: readonly CrdKind[] = [
   { kind: 'BGPConfiguration', plural: 'bgpconfigurations', namespaced: false },
   { kind: 'BGPPeer', plural: 'bgppeers', namespaced: false },
   { kind: 'BlockAffinity', plural: 'blockaffinities', namespaced: false },
+  { kind: 'CalicoNodeStatus', plural: 'caliconodestatuses', namespaced: false, status: true },
   { kind: 'ClusterInformation', plural: 'clusterinformations', namespaced: false },
   { kind: 'FelixConfiguration', plural: 'felixconfigurations', namespaced: false },
   { kind: 'GlobalNetworkPolicy', plural: 'globalnetworkpolicies', namespaced: false },
@@ -35,7 +38,9 @@ export const CRD_KINDS: readonly CrdKind[] = [
 ];
 
 export function crdDocuments(): object[] {
-  return CRD_KINDS.map(({ kind, plural, namespaced }) => ({
+  // A fresh object each time: YAML would write a shared one as an anchor and aliases.
+  const preserved = () => ({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
+  return CRD_KINDS.map(({ kind, plural, namespaced, status }) => ({
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: { name: `${plural}.${CRD_GROUP}` },
@@ -55,10 +60,12 @@ export function crdDocuments(): object[] {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
-                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                spec: preserved(),
+                ...(status ? { status: preserved() } : {}),
               },
             },
           },
+          ...(status ? { subresources: { status: {} } } : {}),
         },
       ],
     },

@@ -3,7 +3,7 @@
 // resuming, so no event can be lost across an etcd restart or a compaction.
 import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IResponseOp, type IWatchResponse } from 'etcd3';
-import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
+import type { Backend, ListPage, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
 import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
@@ -52,16 +52,31 @@ export class EtcdBackend implements Backend {
     return decodeStored(kv.value.toString(), kv.mod_revision);
   }
 
-  async list(kind?: KindInfo, namespace?: string): Promise<ListResult> {
+  async list(kind?: KindInfo, namespace?: string, page: ListPage = {}): Promise<ListResult> {
     const prefix = kind ? kindPrefix(kind, namespace) : RESOURCES_PREFIX;
-    const res = await this.call(() =>
-      this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix) }),
-    );
+    // The first key after afterKey is afterKey with a zero byte appended.
+    const start = page.afterKey !== undefined && page.afterKey >= prefix ? `${page.afterKey}\0` : prefix;
+    const res = await this.call(async () => {
+      try {
+        return await this.client.kv.range({
+          key: Buffer.from(start),
+          range_end: prefixRangeEnd(prefix),
+          ...(page.revision !== undefined ? { revision: page.revision } : {}),
+          ...(page.limit !== undefined ? { limit: page.limit } : {}),
+        });
+      } catch (err) {
+        if (page.revision !== undefined && /compacted/i.test((err as Error).message)) {
+          throw new DatastoreError('Compacted', `${this.description}: revision ${page.revision} has been compacted`);
+        }
+        throw err;
+      }
+    });
     const items: Resource[] = [];
     for (const kv of res.kvs) {
       if (parseEtcdKey(kv.key.toString())) items.push(decodeStored(kv.value.toString(), kv.mod_revision));
     }
-    return { items, revision: res.header.revision };
+    // The header carries the newest revision even for a read at an older one.
+    return { items, revision: page.revision ?? res.header.revision, ...(res.more ? { more: true } : {}) };
   }
 
   async create(r: Resource): Promise<Resource> {

@@ -4,10 +4,22 @@ import type { Backend } from './backend';
 import { DatastoreError } from './errors';
 import { EtcdBackend } from './etcd';
 
-export type { Backend, ListResult, Watch, WatchEvent, WatchEventType, WatchHandlers, WatchOptions } from './backend';
+export type {
+  Backend,
+  ListPage,
+  ListResult,
+  ResourceStore,
+  Watch,
+  WatchEvent,
+  WatchEventType,
+  WatchHandlers,
+  WatchOptions,
+} from './backend';
 export {
   DocumentRejected,
+  type ListCursor,
   type ListOptions,
+  type ListPageResult,
   listMatcher,
   type PlannedWrite,
   ResourceClient,

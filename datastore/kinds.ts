@@ -65,6 +65,12 @@ export const KINDS: readonly KindInfo[] = [
     'ipamconfigs',
   ]),
   calico('Tier', 'tiers', false, ['tier', 'tiers']),
+  calico('CalicoNodeStatus', 'caliconodestatuses', false, [
+    'caliconodestatus',
+    'caliconodestatuses',
+    'nodestatus',
+    'nodestatuses',
+  ]),
   {
     kind: 'NetworkPolicy',
     apiVersion: K8S_NETWORKING_API_VERSION,
@@ -93,6 +99,11 @@ export function kindByAlias(name: string): KindInfo | undefined {
 /** The kind of a document, from its `apiVersion` and `kind` fields. */
 export function kindOf(apiVersion: string, kind: string): KindInfo | undefined {
   return KINDS.find((k) => k.apiVersion === apiVersion && k.kind === kind);
+}
+
+/** The kind a REST path names, from its `<group>/<version>` and plural. */
+export function kindOfPlural(apiVersion: string, plural: string): KindInfo | undefined {
+  return KINDS.find((k) => k.apiVersion === apiVersion && k.plural === plural);
 }
 
 /** A stable identifier for a kind across groups, e.g. `projectcalico.org/NetworkPolicy`. */

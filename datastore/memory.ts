@@ -1,7 +1,7 @@
 // An in-memory Backend with etcd's semantics (one revision counter, compare-and-swap on the key's mod
 // revision, ordered watches from a revision, compaction), for unit tests that need no etcd. Every change is
 // kept as a raw key event; resource watches and raw-key watches both read that one history.
-import type { Backend, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
+import type { Backend, ListPage, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
 import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
@@ -40,6 +40,8 @@ export class MemoryBackend implements Backend {
   private readonly history: Change[] = [];
   private revision = 1;
   private compactedRevision = 0;
+  /** The keys at compactedRevision: where reads at a later but not the newest revision start from. */
+  private compactedData = new Map<string, StoredValue>();
   private watches: MemoryWatch[] = [];
   private down = false;
 
@@ -51,11 +53,38 @@ export class MemoryBackend implements Backend {
     return decodeStored(stored.value, String(stored.modRevision));
   }
 
-  async list(kind?: KindInfo, namespace?: string): Promise<ListResult> {
+  async list(kind?: KindInfo, namespace?: string, page: ListPage = {}): Promise<ListResult> {
     this.checkUp();
     const prefix = kind ? kindPrefix(kind, namespace) : RESOURCES_PREFIX;
-    const items = this.sortedUnder(prefix).map(([, v]) => decodeStored(v.value, String(v.modRevision)));
-    return { items, revision: String(this.revision) };
+    const revision = page.revision === undefined ? this.revision : Number(page.revision);
+    const afterKey = page.afterKey;
+    let entries = this.sortedUnder(prefix, this.dataAt(revision));
+    if (afterKey !== undefined) entries = entries.filter(([k]) => k > afterKey);
+    const more = page.limit !== undefined && entries.length > page.limit;
+    if (more) entries = entries.slice(0, page.limit);
+    const items = entries.map(([, v]) => decodeStored(v.value, String(v.modRevision)));
+    return { items, revision: String(revision), ...(more ? { more: true } : {}) };
+  }
+
+  /** The keys as they were at a revision: the state at the last compaction with the later history replayed. */
+  private dataAt(revision: number): Map<string, StoredValue> {
+    if (revision === this.revision) return this.data;
+    if (revision < this.compactedRevision) {
+      throw new DatastoreError('Compacted', `revision ${revision} has been compacted (at ${this.compactedRevision})`);
+    }
+    if (!Number.isInteger(revision) || revision > this.revision) {
+      throw new DatastoreError('Invalid', `revision ${revision} is not a revision of this store`);
+    }
+    const data = new Map(this.compactedData);
+    for (const c of this.history) {
+      if (c.revision > revision) break;
+      if (c.type === 'DELETE') data.delete(c.key);
+      else {
+        const createRevision = c.created ? c.revision : (data.get(c.key)?.createRevision ?? c.revision);
+        data.set(c.key, { value: c.value, modRevision: c.revision, createRevision });
+      }
+    }
+    return data;
   }
 
   async create(r: Resource): Promise<Resource> {
@@ -141,6 +170,7 @@ export class MemoryBackend implements Backend {
   /** Drops the history up to the current revision: watches from older revisions then fail with Compacted. */
   compact(): void {
     this.compactedRevision = this.revision;
+    this.compactedData = new Map(this.data);
     this.history.length = 0;
   }
 
@@ -160,8 +190,8 @@ export class MemoryBackend implements Backend {
     if (down) this.breakWatches();
   }
 
-  private sortedUnder(prefix: string): [string, StoredValue][] {
-    return [...this.data.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+  private sortedUnder(prefix: string, data = this.data): [string, StoredValue][] {
+    return [...data.entries()].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
   }
 
   private watchChanges(

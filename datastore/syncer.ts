@@ -3,8 +3,8 @@
 // difference between what it had delivered and what the store now holds, so a consumer never loses an
 // update and never sees one twice. Modelled on Calico's syncer (snapshot, then in-sync, then updates).
 // The same machinery serves resources (Syncer) and raw keys under a prefix such as IPAM's (KvSyncer).
-import type { Backend, Watch, WatchEventType } from './backend';
-import { type KindInfo, kindId, resolveKind } from './kinds';
+import type { Backend, Watch, WatchEvent, WatchEventType, WatchHandlers } from './backend';
+import type { KindInfo } from './kinds';
 import type { KvPair } from './kv';
 import type { Resource } from './resource';
 
@@ -19,7 +19,10 @@ export interface SyncUpdate<T> {
 export type SyncerUpdate = SyncUpdate<Resource>;
 
 export interface SyncCallbacks<T> {
-  /** Updates in datastore order. The first call after start is the snapshot (all ADDED). */
+  /**
+   * Updates in datastore order (for a Syncer of several kinds: each kind's in order). The first call after start
+   * is the snapshot (all ADDED).
+   */
   onUpdates(updates: SyncUpdate<T>[]): void;
   /** `in-sync` after the snapshot and after each relist; the error says why a resync or wait began. */
   onStatus?(status: SyncStatus, err?: Error): void;
@@ -160,28 +163,31 @@ class SyncCore<T> {
 /** Resources: all kinds, or the kinds asked for. */
 export class Syncer extends SyncCore<Resource> {
   constructor(backend: Backend, callbacks: SyncerCallbacks, options: SyncerOptions = {}) {
-    const kindIds = options.kinds ? new Set(options.kinds.map(kindId)) : undefined;
-    const wanted = (r: Resource) => kindIds === undefined || kindIds.has(kindId(resolveKind(r)));
-    const single = options.kinds?.length === 1 ? options.kinds[0] : undefined;
+    const kinds = options.kinds;
     super(
       {
         list: async () => {
-          const listed = await backend.list(single);
-          return { items: listed.items.filter(wanted), revision: listed.revision };
+          if (!kinds || kinds.length === 0) return backend.list();
+          // Every kind read at the first list's revision: one snapshot, which the watches continue from.
+          const first = await backend.list(kinds[0]);
+          const rest = await Promise.all(
+            kinds.slice(1).map((kind) => backend.list(kind, undefined, { revision: first.revision })),
+          );
+          return { items: [first, ...rest].flatMap((l) => l.items), revision: first.revision };
         },
-        watch: (afterRevision, onEvents, onError) =>
-          backend.watch(
-            { afterRevision, ...(single ? { kind: single } : {}) },
-            {
-              onEvents: (events) =>
-                onEvents(
-                  events
-                    .filter((e) => wanted(e.object))
-                    .map((e) => ({ type: e.type === 'DELETED' ? 'DELETE' : 'PUT', item: e.object })),
-                ),
-              onError,
-            },
-          ),
+        watch: (afterRevision, onEvents, onError) => {
+          const deliver = (events: WatchEvent[]) =>
+            onEvents(events.map((e) => ({ type: e.type === 'DELETED' ? 'DELETE' : 'PUT', item: e.object })));
+          if (!kinds || kinds.length === 0) return backend.watch({ afterRevision }, { onEvents: deliver, onError });
+          // A watch per kind, so that a process is not sent what it does not follow (every node's status reports,
+          // say): each kind's changes arrive in order; the kinds' streams interleave.
+          return watchEach(
+            kinds,
+            (kind, handlers) => backend.watch({ kind, afterRevision }, handlers),
+            deliver,
+            onError,
+          );
+        },
         key: (r) => `${r.apiVersion}/${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`,
         version: (r) => r.metadata.resourceVersion ?? '',
       },
@@ -189,6 +195,41 @@ export class Syncer extends SyncCore<Resource> {
       options,
     );
   }
+}
+
+/** Several watches as one: events from any; the first error ends them all and is reported once. */
+function watchEach<K>(
+  keys: readonly K[],
+  open: (key: K, handlers: WatchHandlers) => Watch,
+  onEvents: (events: WatchEvent[]) => void,
+  onError: (err: Error) => void,
+): Watch {
+  const watches: Watch[] = [];
+  let ended = false;
+  const closeAll = () => {
+    ended = true;
+    for (const w of watches.splice(0)) w.close();
+  };
+  for (const key of keys) {
+    watches.push(
+      open(key, {
+        onEvents: (events) => {
+          if (!ended) onEvents(events);
+        },
+        onError: (err) => {
+          if (ended) return;
+          closeAll();
+          onError(err);
+        },
+      }),
+    );
+    // An error reported while this one opened: close it too, and open no more.
+    if (ended) {
+      closeAll();
+      break;
+    }
+  }
+  return { close: closeAll };
 }
 
 /** Raw keys under a prefix (e.g. IPAM's /calico/ipam/v2/). */

@@ -3,10 +3,20 @@
 // and its borrowed addresses as /32s (DESIGN §2), installing what it learns into the kernel as `proto bgp`.
 // Changes of peers are applied to the running speaker; a change of AS, router id, listen address or cluster id
 // restarts it (gracefully: peers keep our routes meanwhile).
-import { BgpSpeaker, type PeeringPlan, type PeerStatus, planPeering, type SpeakerStatus } from '../bgp';
+import {
+  BgpSpeaker,
+  type PeeringPlan,
+  type PeerStatus,
+  planPeering,
+  type SpeakerRoute,
+  type SpeakerStatus,
+} from '../bgp';
 import { type Backend, kindByAlias, type Resource, Syncer } from '../datastore';
 
 type Log = (line: string) => void;
+
+/** What BGP follows in the datastore; anything else (CalicoNodeStatus writes among them) does not wake it. */
+export const NODE_BGP_KINDS = ['node', 'bgppeer', 'bgpconfiguration'] as const;
 
 /** CONTRACT §3's peer objects in the node status. */
 export interface NodePeerStatus {
@@ -19,6 +29,15 @@ export interface NodePeerStatus {
   prefixesReceived: number;
   prefixesAccepted: number;
   prefixesAdvertised: number;
+}
+
+/** The running speaker, as Calico's node status reports its BGP daemon (BIRD's `show status`). */
+export interface BgpSpeakerInfo {
+  routerId: string;
+  /** When the running speaker started (BIRD's last reboot). */
+  startedAt: Date;
+  /** When its peers were last set from the datastore (BIRD's last reconfiguration). */
+  reconfiguredAt: Date;
 }
 
 function peerStatus(p: PeerStatus): NodePeerStatus {
@@ -41,6 +60,9 @@ export class NodeBgp {
   private readonly resources = new Map<string, Map<string, Resource>>();
   private readonly syncer: Syncer;
   private speaker: BgpSpeaker | undefined;
+  private speakerInfo: BgpSpeakerInfo | undefined;
+  /** The peers the speaker was last given, as JSON. */
+  private peerConfig = '';
   private identity = '';
   private originated: string[] = [];
   private inSync = false;
@@ -69,7 +91,7 @@ export class NodeBgp {
           if (this.inSync) this.reconfigure();
         },
       },
-      { kinds: ['node', 'bgppeer', 'bgpconfiguration'].map((k) => kindByAlias(k)!) },
+      { kinds: NODE_BGP_KINDS.map((k) => kindByAlias(k)!) },
     );
   }
 
@@ -89,6 +111,15 @@ export class NodeBgp {
 
   peers(): NodePeerStatus[] {
     return (this.speaker?.status().peers ?? []).map(peerStatus);
+  }
+
+  /** Undefined while no speaker runs (not registered yet, or stopped). */
+  info(): BgpSpeakerInfo | undefined {
+    return this.speaker && this.speakerInfo;
+  }
+
+  routes(): SpeakerRoute[] {
+    return this.speaker?.routes() ?? [];
   }
 
   /** Graceful: peers keep our routes and the kernel keeps what we installed, for the next start to pick up. */
@@ -141,9 +172,18 @@ export class NodeBgp {
         { log: (line) => this.log(`bgp: ${line}`) },
       );
       await this.speaker.start();
+      const now = new Date();
+      this.speakerInfo = { routerId: plan.routerId, startedAt: now, reconfiguredAt: now };
+      this.peerConfig = JSON.stringify(plan.peers);
       this.log(`bgp: AS ${plan.asNumber}, router id ${plan.routerId}, ${plan.peers.length} peer(s)`);
       return;
     }
     this.speaker.setPeers(plan.peers);
+    // Any Node, BGPPeer or BGPConfiguration change lands here; only a change of this node's peers reconfigures.
+    const peerConfig = JSON.stringify(plan.peers);
+    if (peerConfig !== this.peerConfig && this.speakerInfo) {
+      this.speakerInfo = { ...this.speakerInfo, reconfiguredAt: new Date() };
+    }
+    this.peerConfig = peerConfig;
   }
 }

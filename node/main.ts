@@ -1,7 +1,7 @@
 // tabby-node: the per-node daemon (CONTRACT §3). It runs felix (the dataplane), serves the node's address
 // allocator on <run-dir>/ipam.sock (CNI ADDs on this node are batched there), garbage-collects leaked
-// addresses, creates the default pool on an empty datastore and reports on <run-dir>/status.sock. BGP joins
-// it in a later step.
+// addresses, creates the default pool on an empty datastore, runs BGP, and reports on <run-dir>/status.sock and
+// in its CalicoNodeStatus objects.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { ConfigError, NODE_USAGE, type NodeConfig, parseNodeConfig } from './con
 import { serveHealth } from './health';
 import { IPAM_SOCKET, serveIpam } from './ipam-server';
 import { registerNode } from './register';
+import { NodeStatusReporter } from './status-report';
 import { serveStatus } from './status-server';
 
 type Log = (line: string) => void;
@@ -183,11 +184,24 @@ export async function main(argv: string[]): Promise<void> {
     return fail(`health/metrics: ${(err as Error).message}`);
   }
   const gcTimer = startGarbageCollector(backend, ipam, cfg, log);
+  const statusReporter = new NodeStatusReporter(
+    backend,
+    cfg.nodeName,
+    {
+      speaker: () => bgp?.info(),
+      peers: () => bgp?.peers() ?? [],
+      routes: () => bgp?.routes() ?? [],
+      felix: () => felix?.status(),
+    },
+    log,
+  );
+  statusReporter.start();
   log(`ready: ${backend.description}, run dir ${cfg.runDir}`);
 
   const shutdown = async (signal: string) => {
     log(`${signal}: stopping (graceful restart: routes stay)`);
     if (gcTimer) clearInterval(gcTimer);
+    statusReporter.stop();
     felix?.stop();
     ipam.stop();
     for (const s of servers) s.close();

@@ -1,11 +1,19 @@
-// BGPPeer, BGPConfiguration and Node rules: Calico's validator (validateBGPPeerSpec, validateBGPConfigurationSpec,
-// validateNodeSpec), the CEL rules on BGPPeerSpec/BGPConfigurationSpec, and clientv3's default-only fields.
+// BGPPeer, BGPConfiguration, Node and CalicoNodeStatus rules: Calico's validator (validateBGPPeerSpec,
+// validateBGPConfigurationSpec, validateNodeSpec, the struct tags of CalicoNodeStatusSpec), the CEL rules on
+// BGPPeerSpec/BGPConfigurationSpec, and clientv3's default-only fields.
 import type { Checker, Doc } from './checker';
 import { show } from './errors';
 import { checkInterfaceGlob } from './names';
 import { parseIpPort } from './net';
 import { parseAsNumber } from './numorstring';
-import type { BGPConfigurationSpec, BGPPeerSpec, NodeSpec, NodeStatus } from './types';
+import type {
+  BGPConfigurationSpec,
+  BGPPeerSpec,
+  CalicoNodeStatusSpec,
+  CalicoNodeStatusStatus,
+  NodeSpec,
+  NodeStatus,
+} from './types';
 
 export function checkBGPPeer(c: Checker, { spec }: Doc<BGPPeerSpec>): void {
   if (spec.node) c.name('spec.node', spec.node);
@@ -167,5 +175,28 @@ export function checkNode(c: Checker, { spec, status }: Doc<NodeSpec> & { status
   for (const field of ['wireguardPublicKey', 'wireguardPublicKeyV6'] as const) {
     const key = status?.[field];
     if (key && !isWireguardKey(key)) c.fail(`status.${field}`, `invalid WireGuard public key ${show(key)}`);
+  }
+}
+
+/** Calico's tags: node `required,name`, classes `required,unique`, updatePeriodSeconds `required` (0-86400: schema). */
+export function checkCalicoNodeStatus(
+  c: Checker,
+  { spec, status }: Doc<CalicoNodeStatusSpec> & { status?: CalicoNodeStatusStatus },
+): void {
+  if (!spec.node) c.fail('spec.node', 'is required');
+  c.name('spec.node', spec.node);
+  if (spec.classes === undefined) c.fail('spec.classes', 'is required');
+  c.unique('spec.classes', spec.classes);
+  if (spec.updatePeriodSeconds === undefined) c.fail('spec.updatePeriodSeconds', 'is required');
+  for (const family of ['peersV4', 'peersV6'] as const) {
+    status?.bgp?.[family]?.forEach((peer, i) => {
+      if (peer.peerIP) c.ip(`status.bgp.${family}[${i}].peerIP`, peer.peerIP);
+    });
+  }
+  for (const family of ['routesV4', 'routesV6'] as const) {
+    status?.routes?.[family]?.forEach((route, i) => {
+      const peerIP = route.learnedFrom?.peerIP;
+      if (peerIP) c.ip(`status.routes.${family}[${i}].learnedFrom.peerIP`, peerIP);
+    });
   }
 }

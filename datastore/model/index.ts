@@ -22,6 +22,10 @@ export {
 export type {
   BGPConfigurationSpec,
   BGPPeerSpec,
+  CalicoNodePeer,
+  CalicoNodeRoute,
+  CalicoNodeStatusSpec,
+  CalicoNodeStatusStatus,
   EntityRule,
   FelixConfigurationSpec,
   GlobalNetworkPolicySpec,
@@ -36,10 +40,11 @@ export type {
   NodeBGPSpec,
   NodeSpec,
   NodeStatus,
+  NodeStatusClass,
   ProfileSpec,
   Rule,
   TierSpec,
   WorkloadEndpointSpec,
 } from './types';
 export { RESOURCE_SCHEMAS } from './types';
-export { type ChangeContext, validateChange, validateResource } from './validate';
+export { type ChangeContext, checkedAgainstSiblings, validateChange, validateResource } from './validate';

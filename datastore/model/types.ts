@@ -259,6 +259,91 @@ const IPAMConfigurationSpecSchema = Struct({
   ipCooldownSeconds: Opt(Type.Integer({ minimum: 0, maximum: 1200 })),
 });
 
+// ---- CalicoNodeStatus: what a node reports about itself when asked to (Calico's nodestatus.go). The spec says
+// which classes of information, for which node, how often; the node writes the status.
+
+const NODE_STATUS_CLASSES = ['Agent', 'BGP', 'Routes'] as const;
+const BGP_PEER_TYPES = ['NodeMesh', 'NodePeer', 'GlobalPeer'] as const;
+const BGP_SESSION_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established', 'Close'] as const;
+/** Calico: "Maximum update period is one day". */
+const MAX_UPDATE_PERIOD_SECONDS = 86400;
+
+const CalicoNodeStatusSpecSchema = Struct({
+  node: Opt(Type.String({ description: 'The node whose status is reported' })),
+  classes: Opt(Type.Array(OneOf(NODE_STATUS_CLASSES), { description: 'What to report: Agent, BGP, Routes' })),
+  updatePeriodSeconds: Opt(
+    Type.Integer({
+      minimum: 0,
+      maximum: MAX_UPDATE_PERIOD_SECONDS,
+      description: 'How often the status is refreshed; 0 turns refreshing off',
+    }),
+  ),
+});
+
+const BGPDaemonStatusSchema = Struct({
+  state: Opt(OneOf(['Ready', 'NotReady'])),
+  version: Opt(Type.String()),
+  routerID: Opt(Type.String()),
+  lastBootTime: Opt(Type.String()),
+  lastReconfigurationTime: Opt(Type.String()),
+});
+
+/** tabby's extension of the Agent class: felix's view of the dataplane, which Calico reports nowhere. */
+const FelixAgentStatusSchema = Struct({
+  inSync: Opt(Type.Boolean()),
+  endpoints: Opt(Type.Integer({ minimum: 0 })),
+  policies: Opt(Type.Integer({ minimum: 0 })),
+  lastApplyAt: Opt(Type.String({ description: 'When the last dataplane apply ended (RFC 3339)' })),
+});
+
+const CalicoNodePeerSchema = Struct({
+  peerIP: Opt(Type.String()),
+  type: Opt(OneOf(BGP_PEER_TYPES)),
+  state: Opt(OneOf(BGP_SESSION_STATES)),
+  since: Opt(Type.String()),
+});
+
+const CalicoNodeRouteSchema = Struct({
+  type: Opt(OneOf(['FIB', 'RIB'])),
+  destination: Opt(Type.String()),
+  gateway: Opt(Type.String()),
+  interface: Opt(Type.String()),
+  learnedFrom: Opt(
+    Struct({
+      sourceType: Opt(OneOf(['Kernel', 'Static', 'Direct', 'NodeMesh', 'BGPPeer'])),
+      peerIP: Opt(Type.String()),
+    }),
+  ),
+});
+
+const CalicoNodeStatusStatusSchema = Struct({
+  // metav1.Time: Go writes a zero time as null.
+  lastUpdated: Opt(Type.Union([Type.String(), Type.Null()])),
+  agent: Opt(
+    Struct({
+      birdV4: Opt(BGPDaemonStatusSchema),
+      birdV6: Opt(BGPDaemonStatusSchema),
+      felix: Opt(FelixAgentStatusSchema),
+    }),
+  ),
+  bgp: Opt(
+    Struct({
+      numberEstablishedV4: Opt(Type.Integer({ minimum: 0 })),
+      numberNotEstablishedV4: Opt(Type.Integer({ minimum: 0 })),
+      numberEstablishedV6: Opt(Type.Integer({ minimum: 0 })),
+      numberNotEstablishedV6: Opt(Type.Integer({ minimum: 0 })),
+      peersV4: Opt(Type.Array(CalicoNodePeerSchema)),
+      peersV6: Opt(Type.Array(CalicoNodePeerSchema)),
+    }),
+  ),
+  routes: Opt(
+    Struct({
+      routesV4: Opt(Type.Array(CalicoNodeRouteSchema)),
+      routesV6: Opt(Type.Array(CalicoNodeRouteSchema)),
+    }),
+  ),
+});
+
 // ---- Kubernetes networking.k8s.io/v1 NetworkPolicy
 
 const LabelSelectorSchema = Struct({
@@ -329,6 +414,7 @@ const SCHEMAS_BY_KIND: Record<string, KindSchemas> = {
   'projectcalico.org/Profile': { spec: ProfileSpecSchema },
   'projectcalico.org/IPAMConfiguration': { spec: IPAMConfigurationSpecSchema },
   'projectcalico.org/Tier': { spec: TierSpecSchema, status: TierStatusSchema },
+  'projectcalico.org/CalicoNodeStatus': { spec: CalicoNodeStatusSpecSchema, status: CalicoNodeStatusStatusSchema },
   'networking.k8s.io/NetworkPolicy': { spec: KubernetesNetworkPolicySpecSchema },
 };
 
@@ -367,5 +453,10 @@ export type GlobalNetworkSetSpec = Static<typeof GlobalNetworkSetSpecSchema>;
 export type ProfileSpec = Static<typeof ProfileSpecSchema>;
 export type TierSpec = Static<typeof TierSpecSchema>;
 export type IPAMConfigurationSpec = Static<typeof IPAMConfigurationSpecSchema>;
+export type CalicoNodeStatusSpec = Static<typeof CalicoNodeStatusSpecSchema>;
+export type CalicoNodeStatusStatus = Static<typeof CalicoNodeStatusStatusSchema>;
+export type NodeStatusClass = (typeof NODE_STATUS_CLASSES)[number];
+export type CalicoNodePeer = Static<typeof CalicoNodePeerSchema>;
+export type CalicoNodeRoute = Static<typeof CalicoNodeRouteSchema>;
 export type KubernetesNetworkPolicySpec = Static<typeof KubernetesNetworkPolicySpecSchema>;
 export type LabelSelector = Static<typeof LabelSelectorSchema>;

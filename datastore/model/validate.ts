@@ -3,7 +3,7 @@
 // ValidationError naming the object and the field.
 import { KINDS, type KindInfo, kindId, kindOf } from '../kinds';
 import type { ObjectMeta, Resource } from '../resource';
-import { checkBGPConfiguration, checkBGPPeer, checkNode } from './check-bgp';
+import { checkBGPConfiguration, checkBGPPeer, checkCalicoNodeStatus, checkNode } from './check-bgp';
 import { checkHostEndpoint, checkNetworkSet, checkWorkloadEndpoint } from './check-endpoints';
 import { checkFelixConfiguration } from './check-felix';
 import { checkIPAMConfiguration, checkIPPool, checkIPPoolChange } from './check-ipam';
@@ -38,6 +38,7 @@ const CHECKS_BY_KIND: Record<string, KindCheck> = {
   'projectcalico.org/Profile': checkProfile,
   'projectcalico.org/IPAMConfiguration': checkIPAMConfiguration,
   'projectcalico.org/Tier': checkTier,
+  'projectcalico.org/CalicoNodeStatus': checkCalicoNodeStatus,
   'networking.k8s.io/NetworkPolicy': checkKubernetesNetworkPolicy,
 };
 
@@ -108,6 +109,11 @@ export function validateResource(r: Resource): void {
   CHECKS_BY_KIND[id]?.(checker, withSpec(r));
 }
 
+/** Whether validateChange looks at the other objects of the kind (IP pools must not overlap): else no need to list them. */
+export function checkedAgainstSiblings(kind: KindInfo): boolean {
+  return kindId(kind) === 'projectcalico.org/IPPool';
+}
+
 export interface ChangeContext {
   /** The stored version of this object, when the write is an update. */
   existing?: Resource;
@@ -121,7 +127,7 @@ export interface ChangeContext {
  */
 export function validateChange(r: Resource, ctx: ChangeContext): void {
   const { kind, checker } = identify(r);
-  if (kindId(kind) === 'projectcalico.org/IPPool') {
+  if (checkedAgainstSiblings(kind)) {
     checkIPPoolChange(checker, withSpec(r) as Doc<IPPoolSpec>, ctx.existing, ctx.siblings);
   }
 }

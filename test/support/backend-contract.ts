@@ -2,7 +2,7 @@
 // tests on a real etcd, so the in-memory stand-in cannot drift from the real thing.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { type Backend, isDatastoreError, kindByAlias, type Resource } from '../../datastore';
+import { type Backend, etcdKey, isDatastoreError, kindByAlias, type Resource } from '../../datastore';
 
 const ippools = kindByAlias('ippools')!;
 const weps = kindByAlias('wep')!;
@@ -74,5 +74,25 @@ export function backendContract(open: () => Promise<Backend>) {
     while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     watch.close();
     assert.deepEqual(seen, ['ADDED w3', 'DELETED w1']);
+  });
+
+  it('pages a list at one revision: the pages fit together whatever is written in between', async () => {
+    const b = await open();
+    const names = (r: { items: Resource[] }) => r.items.map((i) => i.metadata.name);
+    for (const n of ['p1', 'p2', 'p3', 'p4', 'p5']) await b.create(pool(n));
+    const first = await b.list(ippools, undefined, { limit: 2 });
+    assert.deepEqual(names(first), ['p1', 'p2']);
+    assert.equal(first.more, true);
+    await b.create(pool('p0'));
+    await b.delete(ippools, 'p3');
+    const at = (afterKey: string) => b.list(ippools, undefined, { revision: first.revision, afterKey, limit: 2 });
+    const second = await at(etcdKey(ippools, 'p2'));
+    assert.deepEqual(names(second), ['p3', 'p4']);
+    assert.equal(second.revision, first.revision);
+    assert.equal(second.more, true);
+    const third = await at(etcdKey(ippools, 'p4'));
+    assert.deepEqual(names(third), ['p5']);
+    assert.ok(!third.more);
+    assert.deepEqual(names(await b.list(ippools)), ['p0', 'p1', 'p2', 'p4', 'p5']);
   });
 }

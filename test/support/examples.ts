@@ -133,6 +133,12 @@ export const EXAMPLES: Resource[] = [
     spec: { order: 100 },
   },
   {
+    apiVersion: v3,
+    kind: 'CalicoNodeStatus',
+    metadata: { name: 'my-caliconodestatus-1' },
+    spec: { classes: ['Agent', 'BGP', 'Routes'], node: 'my-kadm-node-0', updatePeriodSeconds: 10 },
+  },
+  {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: { name: 'test-network-policy', namespace: 'default' },

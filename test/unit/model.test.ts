@@ -45,6 +45,15 @@ const bgpConfig = (spec: Spec, name = 'default') => calico('BGPConfiguration', {
 const felix = (spec: Spec, name = 'default') => calico('FelixConfiguration', { name }, spec);
 const node = (spec: Spec, name = 'node1') => calico('Node', { name }, spec);
 const hostEndpoint = (spec: Spec) => calico('HostEndpoint', { name: 'hep' }, spec);
+/** A CalicoNodeStatus, and the status a node reported into it (a field the generic Resource type does not name). */
+const nodeStatus = (spec: Spec, status?: Spec): Doc => ({
+  ...calico(
+    'CalicoNodeStatus',
+    { name: 'node1' },
+    { node: 'node1', classes: ['Agent'], updatePeriodSeconds: 10, ...spec },
+  ),
+  ...(status ? { status } : {}),
+});
 const policy = (spec: Spec, name = 'pol') => calico('NetworkPolicy', { name, namespace: 'default' }, spec);
 const globalPolicy = (spec: Spec, name = 'gpol') => calico('GlobalNetworkPolicy', { name }, spec);
 const ingressRule = (rule: Spec) => policy({ ingress: [{ action: 'Allow', ...rule }] });
@@ -363,6 +372,53 @@ spec:
     ports:
     - protocol: TCP
       port: 5978
+---
+apiVersion: projectcalico.org/v3
+kind: CalicoNodeStatus
+metadata:
+  name: my-caliconodestatus-1
+spec:
+  classes:
+    - Agent
+    - BGP
+    - Routes
+  node: my-kadm-node-0
+  updatePeriodSeconds: 10
+status:
+  agent:
+    birdV4:
+      lastBootTime: "2021-09-19 20:48:56"
+      lastReconfigurationTime: "2021-09-19 20:48:56"
+      routerID: 10.128.0.240
+      state: Ready
+      version: v0.3.3+birdv1.6.8
+    birdV6: {}
+  bgp:
+    numberEstablishedV6: 0
+    numberEstablishedV4: 0
+    numberNotEstablishedV6: 0
+    numberNotEstablishedV4: 1
+    peersV4:
+      - peerIP: 10.128.0.241
+        since: "20:48:59"
+        state: OpenSent
+        type: NodeMesh
+  lastUpdated: "2021-09-19T20:49:06Z"
+  routes:
+    routesV4:
+      - destination: 0.0.0.0/0
+        gateway: 10.128.0.1
+        interface: eth0
+        learnedFrom:
+          sourceType: Kernel
+        type: FIB
+      - destination: 192.168.196.0/26
+        gateway: 10.128.0.241
+        interface: eth0
+        learnedFrom:
+          peerIP: 10.128.0.241
+          sourceType: NodeMesh
+        type: FIB
 `);
 
 describe('documentation examples', () => {
@@ -1048,6 +1104,23 @@ const REJECTED: Rejection[] = [
   ['an unknown policy type', k8sPolicy({ policyTypes: ['ingress'] }), 'spec.policyTypes[0]'],
   ['a misspelt peer list', k8sPolicy({ ingress: [{ form: [] }] }), 'spec.ingress[0].form', 'unknown field'],
   ['a Kubernetes policy name with upper case', k8sPolicy({}, 'Allow-All'), 'metadata.name'],
+  ['a node status without a node', nodeStatus({ node: undefined }), 'spec.node', 'is required'],
+  ['a node status for an invalid node name', nodeStatus({ node: 'Node_1' }), 'spec.node'],
+  ['a node status without classes', nodeStatus({ classes: undefined }), 'spec.classes', 'is required'],
+  ['a class asked for twice', nodeStatus({ classes: ['BGP', 'Agent', 'BGP'] }), 'spec.classes[2]'],
+  ['an unknown class', nodeStatus({ classes: ['Felix'] }), 'spec.classes[0]', /must be one of Agent, BGP, Routes/],
+  ['a node status without a period', nodeStatus({ updatePeriodSeconds: undefined }), 'spec.updatePeriodSeconds'],
+  ['an update period over a day', nodeStatus({ updatePeriodSeconds: 86401 }), 'spec.updatePeriodSeconds'],
+  [
+    'a reported peer that is not an address',
+    nodeStatus({}, { bgp: { peersV4: [{ peerIP: 'mesh-1', state: 'Idle' }] } }),
+    'status.bgp.peersV4[0].peerIP',
+  ],
+  [
+    'an unknown session state',
+    nodeStatus({}, { bgp: { peersV4: [{ peerIP: '192.0.2.1', state: 'Up' }] } }),
+    'status.bgp.peersV4[0].state',
+  ],
 ];
 
 describe('validateResource rejects', () => {
