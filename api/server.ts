@@ -1,20 +1,29 @@
 // tabby-apiserver's HTTP surface (CONTRACT §5), over the same ResourceClient tabbyctl writes through (so the same
 // defaults and validation): Kubernetes-style resource paths for every kind, errors as Kubernetes Status objects,
-// bearer tokens, health, watch. /ipam/v1, /metrics and /openapi.json are the next steps of issue 8.
+// bearer tokens, health, watch; /ipam/v1 (ipam-routes.ts), /metrics (metrics.ts), /openapi.json and the /docs page
+// (openapi.ts).
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import {
   type Backend,
   KINDS,
   type KindInfo,
+  kindOfPlural,
+  type ListCursor,
   type ListOptions,
   listMatcher,
   type Resource,
   ResourceClient,
 } from '../datastore';
-import { ipPoolDeletionHooks } from '../ipam';
+import { DatastoreIpamOperations, ipPoolDeletionHooks } from '../ipam';
 import { SelectorParseError } from '../policy';
-import type { TokenTable } from './auth';
+import type { TokenTable, TokenUser } from './auth';
+import { DASHBOARD_PATHS, registerDashboard } from './dashboard';
+import { registerIpamRoutes } from './ipam-routes';
+import { ApiMetrics, registerMetrics } from './metrics';
+import { registerApiDocs } from './openapi';
+import { decodeContinue, encodeContinue } from './paths';
 import { type Status, status, statusOfError } from './status';
 
 export interface ApiServerOptions {
@@ -31,8 +40,8 @@ export interface ApiServerOptions {
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Paths anyone may read: a load balancer's or kubelet's probes carry no token. */
-const UNAUTHENTICATED = new Set(['/healthz', '/readyz']);
+/** Paths anyone may read: a load balancer's or kubelet's probes carry no token; the dashboard's files hold no data. */
+const UNAUTHENTICATED = new Set(['/healthz', '/readyz', ...DASHBOARD_PATHS]);
 const READY_TIMEOUT_MS = 2000;
 
 interface ResourcePath {
@@ -55,7 +64,7 @@ function fail(code: number, reason: string, message: string): never {
 
 function kindOfPath(p: ResourcePath): KindInfo {
   const apiVersion = `${p.group}/${p.version}`;
-  const kind = KINDS.find((k) => k.apiVersion === apiVersion && k.plural === p.plural);
+  const kind = kindOfPlural(apiVersion, p.plural);
   if (!kind) fail(404, 'NotFound', `the server could not find the requested resource (${apiVersion} ${p.plural})`);
   if (p.namespace !== undefined && !kind.namespaced) {
     fail(404, 'NotFound', `${kind.kind} is cluster-scoped: it has no namespaced path`);
@@ -90,6 +99,45 @@ function bodyResource(body: unknown, kind: KindInfo, p: ResourcePath): Resource 
   return { ...doc, metadata } as unknown as Resource;
 }
 
+/**
+ * A client certificate the TLS handshake verified against --client-ca authenticates its subject's CN, as
+ * Kubernetes does: the user may then come without a token.
+ */
+function certificateUser(req: FastifyRequest): TokenUser | undefined {
+  const socket = req.raw.socket as TLSSocket;
+  if (!socket.encrypted || !socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return { user: typeof cn === 'string' && cn !== '' ? cn : 'client-certificate', readOnly: false };
+}
+
+/** The largest page a list returns: a bigger `limit` is served as this one (Kubernetes also caps pages). */
+const MAX_PAGE = 10_000;
+
+/** `limit` and `continue` (Kubernetes' paging); undefined for a whole list. */
+function listPageOf(query: Record<string, string>): { limit: number; from?: ListCursor } | undefined {
+  const { limit, continue: token } = query;
+  if (limit !== undefined && !/^\d+$/.test(limit))
+    fail(400, 'BadRequest', `limit must be a whole number, got "${limit}"`);
+  let from: ListCursor | undefined;
+  if (token !== undefined && token !== '') {
+    from = decodeContinue(token);
+    if (!from) fail(400, 'BadRequest', 'continue: not a continue token from this server');
+  }
+  // limit=0 (or none) with a continue token: the rest of the list, as Kubernetes serves it.
+  const size = limit === undefined || limit === '0' ? (from ? MAX_PAGE : 0) : Math.min(Number(limit), MAX_PAGE);
+  return size === 0 ? undefined : { limit: size, ...(from ? { from } : {}) };
+}
+
+/** Kubernetes' DeleteOptions body: `preconditions.resourceVersion` deletes only that version (409 otherwise). */
+function deletePrecondition(body: unknown): string | undefined {
+  if (!isObject(body) || !isObject(body.preconditions)) return undefined;
+  const version = body.preconditions.resourceVersion;
+  if (version !== undefined && typeof version !== 'string') {
+    fail(400, 'BadRequest', 'preconditions.resourceVersion must be a string');
+  }
+  return version;
+}
+
 /** RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;
@@ -115,6 +163,7 @@ async function watchCollection(
   options: ListOptions,
   resourceVersion: string | undefined,
   reply: FastifyReply,
+  metrics: ApiMetrics,
 ): Promise<void> {
   const matches = listMatcher(kind, options);
   let initial: Resource[] = [];
@@ -127,7 +176,10 @@ async function watchCollection(
     fail(400, 'BadRequest', `resourceVersion must be a number, got "${after}"`);
   }
   reply.hijack();
+  metrics.watchStarted(reply, kind);
   const res = reply.raw;
+  // The client left while the list was read: no stream to open, and 'close' has already fired.
+  if (res.destroyed) return;
   let started = false;
   const pending: string[] = [];
   const send = (line: string) => {
@@ -144,7 +196,7 @@ async function watchCollection(
   };
   const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
   for (const object of initial) send(event('ADDED', object));
-  const watch = client.backend.watch(
+  const watch = client.store.watch(
     { kind, afterRevision: after },
     {
       onEvents: (events) => {
@@ -170,6 +222,7 @@ async function watchCollection(
 
 export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   const client = new ResourceClient(opts.backend, ipPoolDeletionHooks(opts.backend));
+  const metrics = new ApiMetrics();
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -195,7 +248,7 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     const tokens = opts.tokens;
     if (!tokens || UNAUTHENTICATED.has(req.url.split('?')[0]!)) return;
-    const who = tokens.authenticate(req.headers.authorization);
+    const who = tokens.authenticate(req.headers.authorization) ?? certificateUser(req);
     if (!who) {
       reply.code(401).send(status(401, 'Unauthorized', 'a valid bearer token is required'));
       return reply;
@@ -247,10 +300,21 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     const kind = kindOfPath(req.params);
     const options: ListOptions = { namespace: req.params.namespace, labelSelector: req.query.labelSelector };
     if (req.query.watch === 'true' || req.query.watch === '1') {
-      return watchCollection(client, kind, options, req.query.resourceVersion, reply);
+      return watchCollection(client, kind, options, req.query.resourceVersion, reply, metrics);
     }
-    const { items, revision } = await client.listAt(kind, options);
-    return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata: { resourceVersion: revision }, items };
+    const list = (metadata: Record<string, string>, items: Resource[]) => ({
+      apiVersion: kind.apiVersion,
+      kind: `${kind.kind}List`,
+      metadata,
+      items,
+    });
+    const page = listPageOf(req.query);
+    if (!page) {
+      const { items, revision } = await client.listAt(kind, options);
+      return list({ resourceVersion: revision }, items);
+    }
+    const { items, revision, next } = await client.listPage(kind, options, page.limit, page.from);
+    return list({ resourceVersion: revision, ...(next ? { continue: encodeContinue(next) } : {}) }, items);
   };
   const create = async (req: FastifyRequest<{ Params: ResourcePath }>, reply: FastifyReply) => {
     const kind = kindOfPath(req.params);
@@ -276,7 +340,7 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   };
   const remove = async (req: FastifyRequest<{ Params: ResourcePath }>) => {
     const kind = kindOfPath(req.params);
-    return client.delete(kind, req.params.name!, req.params.namespace);
+    return client.delete(kind, req.params.name!, req.params.namespace, deletePrecondition(req.body));
   };
 
   for (const prefix of ['/apis/:group/:version', '/apis/:group/:version/namespaces/:namespace']) {
@@ -287,5 +351,9 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     app.patch(`${prefix}/:plural/:name`, patch);
     app.delete(`${prefix}/:plural/:name`, remove);
   }
+  registerIpamRoutes(app, new DatastoreIpamOperations(opts.backend, 'tabby-apiserver'));
+  registerDashboard(app);
+  registerMetrics(app, metrics);
+  registerApiDocs(app);
   return app;
 }

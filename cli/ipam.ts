@@ -1,43 +1,20 @@
 // `tabbyctl ipam show|check|release|configure`: calicoctl's IPAM commands (CONTRACT §4) over tabby's IPAM
 // records. The rendering functions are pure, so the tables and reports are tested without a datastore.
-import {
-  type Backend,
-  type IPAMConfigurationSpec,
-  isDatastoreError,
-  kindByAlias,
-  type Resource,
-  type ResourceClient,
-} from '../datastore';
-import { formatIp, parseCidr, parseIp } from '../datastore/model/net';
+import { type IPAMConfigurationSpec, isDatastoreError, kindByAlias, type Resource } from '../datastore';
+import { formatIp, parseIp } from '../datastore/model/net';
 import {
   type Allocation,
   type AllocationBlock,
   attributeOf,
-  blockCidr,
-  checkIpam,
-  cidrSize,
+  type BlockUsage,
   IPAM_CONFIG_NAME,
-  IpamAllocator,
   type IpamCheckReport,
-  inUseCount,
-  ipv4InCidr,
   isIpamError,
   ordinalOf,
   parseIpv4,
-  parseIpv4Cidr,
-  readIpamSnapshot,
-  readUsage,
+  type Utilization,
 } from '../ipam';
-
-type Options = Record<string, string | boolean | undefined>;
-type OptionSpecs = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-
-/** What tabbyctl's main module lends its subcommands: its option parser, datastore connection and usage errors. */
-export interface CliContext {
-  parse(args: string[], extra: OptionSpecs): { values: Options; positionals: string[] };
-  openClient(values: Options): { client: ResourceClient; backend: Backend };
-  usageError(message: string): Error;
-}
+import type { CliContext, CliDatastore, Options } from './context';
 
 export const IPAM_USAGE = `Usage: tabbyctl ipam <subcommand> [options]
 
@@ -51,59 +28,6 @@ Subcommands:
 `;
 
 // ---- ipam show
-
-export interface BlockUsage {
-  cidr: string;
-  capacity: number;
-  inUse: number;
-}
-
-export interface PoolUsage {
-  name: string;
-  cidr: string;
-  capacity: number;
-  inUse: number;
-  blocks: BlockUsage[];
-}
-
-export interface Utilization {
-  pools: PoolUsage[];
-  /** Blocks inside no pool (their pool was deleted): shown with --show-blocks only, as calicoctl does. */
-  orphanBlocks: BlockUsage[];
-}
-
-function blockBase(block: AllocationBlock): number {
-  return blockCidr(block).base;
-}
-
-/** Each pool's capacity and allocations (libcalico-go GetUtilization); a block counts for the first pool holding it. */
-export function ipamUtilization(pools: readonly Resource[], blocks: readonly AllocationBlock[]): Utilization {
-  const sorted = [...blocks].sort((a, b) => blockBase(a) - blockBase(b));
-  const claimed = new Set<AllocationBlock>();
-  const usage: PoolUsage[] = [];
-  for (const pool of pools) {
-    const text = String((pool.spec as { cidr?: string } | undefined)?.cidr ?? '');
-    const cidr = parseCidr(text);
-    if (!cidr) continue;
-    // IPAM allocates IPv4 only: an IPv6 pool is shown with its capacity and nothing in use.
-    const v4 = parseIpv4Cidr(text);
-    const inPool = v4 ? sorted.filter((b) => !claimed.has(b) && ipv4InCidr(blockBase(b), v4)) : [];
-    for (const b of inPool) claimed.add(b);
-    const blockUsage = inPool.map(usageOfBlock);
-    usage.push({
-      name: pool.metadata.name,
-      cidr: text,
-      capacity: 2 ** ((cidr.version === 4 ? 32 : 128) - cidr.prefix),
-      inUse: blockUsage.reduce((sum, b) => sum + b.inUse, 0),
-      blocks: blockUsage,
-    });
-  }
-  return { pools: usage, orphanBlocks: sorted.filter((b) => !claimed.has(b)).map(usageOfBlock) };
-}
-
-function usageOfBlock(block: AllocationBlock): BlockUsage {
-  return { cidr: block.cidr, capacity: cidrSize(blockCidr(block)), inUse: inUseCount(block) };
-}
 
 /** Go's `%.5g` of an integer, as calicoctl prints counts: 65536, 1.3107e+05, 1.2089e+24. */
 export function formatCount(n: number): string {
@@ -235,16 +159,12 @@ export function renderCheckReport(report: IpamCheckReport, showProblemIps: boole
 
 // ---- the commands
 
-async function withBackend<T>(
-  ctx: CliContext,
-  values: Options,
-  body: (client: ResourceClient, backend: Backend) => Promise<T>,
-): Promise<T> {
-  const { client, backend } = ctx.openClient(values);
+async function withDatastore<T>(ctx: CliContext, values: Options, body: (ds: CliDatastore) => Promise<T>): Promise<T> {
+  const ds = ctx.openDatastore(values);
   try {
-    return await body(client, backend);
+    return await body(ds);
   } finally {
-    await backend.close();
+    await ds.close();
   }
 }
 
@@ -266,21 +186,11 @@ async function showCommand(ctx: CliContext, args: string[]): Promise<string> {
   noPositionals(ctx, 'show', positionals);
   if (values.ip !== undefined) {
     const address = addressArg(ctx, values.ip, 'show');
-    return withBackend(ctx, values, async (_client, backend) =>
-      renderAddress(
-        address,
-        (await readIpamSnapshot(backend)).blocks.map((b) => b.block),
-      ),
-    );
+    return withDatastore(ctx, values, async ({ ipam }) => renderAddress(address, await ipam.blocks()));
   }
-  return withBackend(ctx, values, async (client, backend) => {
-    const [pools, snapshot] = await Promise.all([client.list(kindByAlias('ippool')!), readIpamSnapshot(backend)]);
-    const usage = ipamUtilization(
-      pools,
-      snapshot.blocks.map((b) => b.block),
-    );
-    return renderUtilization(usage, values['show-blocks'] === true);
-  });
+  return withDatastore(ctx, values, async ({ ipam }) =>
+    renderUtilization(await ipam.utilization(), values['show-blocks'] === true),
+  );
 }
 
 async function checkCommand(ctx: CliContext, args: string[]): Promise<string> {
@@ -292,9 +202,8 @@ async function checkCommand(ctx: CliContext, args: string[]): Promise<string> {
   noPositionals(ctx, 'check', positionals);
   const format = values.output ?? 'text';
   if (format !== 'text' && format !== 'json') throw ctx.usageError(`-o: must be text or json, got "${format}"`);
-  return withBackend(ctx, values, async (_client, backend) => {
-    const [snapshot, usage] = await Promise.all([readIpamSnapshot(backend), readUsage(backend)]);
-    const report = checkIpam(snapshot, usage);
+  return withDatastore(ctx, values, async ({ ipam }) => {
+    const report = await ipam.check();
     // The check ran: problems are its result, not a failure of the command (as calicoctl).
     return format === 'json'
       ? `${JSON.stringify(report, null, 2)}\n`
@@ -307,10 +216,9 @@ async function releaseCommand(ctx: CliContext, args: string[]): Promise<string> 
   if (values.help) return IPAM_USAGE;
   noPositionals(ctx, 'release', positionals);
   const address = addressArg(ctx, values.ip, 'release');
-  return withBackend(ctx, values, async (_client, backend) => {
-    // Releasing by address frees it whoever holds it: the allocator's own node plays no part.
+  return withDatastore(ctx, values, async ({ ipam }) => {
     try {
-      await new IpamAllocator(backend, 'tabbyctl').releaseAddress(address);
+      await ipam.releaseAddress(address);
     } catch (err) {
       if (isIpamError(err, 'NotAssigned')) throw new Error(`IP address ${address} is not assigned`);
       throw err;
@@ -345,7 +253,7 @@ async function configureCommand(ctx: CliContext, args: string[]): Promise<string
   if (strictAffinity === undefined && maxBlocksPerHost === undefined) {
     throw ctx.usageError('ipam configure: give --strictaffinity=true|false and/or --max-blocks-per-host N');
   }
-  return withBackend(ctx, values, async (client) => {
+  return withDatastore(ctx, values, async ({ client }) => {
     const kind = kindByAlias('ipamconfiguration')!;
     let current: Resource;
     try {

@@ -1,25 +1,31 @@
 // tabbyctl: calicoctl's resource commands over tabby's datastore (CONTRACT §4).
 // Every failure is one line on stderr and exit code 1; success prints what calicoctl prints.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { mergePatch } from '../api';
 import {
-  type Backend,
-  type DatastoreConfig,
   DocumentRejected,
-  datastoreConfigFromFlags,
   isDatastoreError,
   type KindInfo,
   kindByAlias,
-  openBackend,
   type Resource,
-  ResourceClient,
   resolveKind,
   type WriteMode,
 } from '../datastore';
-import { ipPoolDeletionHooks } from '../ipam';
 import { parseSelector, validateSelector } from '../policy';
+import {
+  type CliContext,
+  type CliDatastore,
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  type OptionSpecs,
+  type Options,
+  openDatastore,
+} from './context';
 import { DocumentError, parseDocuments, readSource, type SourceDocument } from './documents';
-import { type CliContext, ipamCommand } from './ipam';
-import { nodeStatus } from './node-status';
+import { ipamCommand } from './ipam';
+import { nodeStatus, reportedNodeStatus } from './node-status';
 import { formatResources, OUTPUT_FORMATS, type OutputFormat } from './output';
 import { policyCommand } from './policy-show';
 
@@ -40,31 +46,19 @@ Commands:
   ipam release --ip IP                release an allocated address
   ipam configure --strictaffinity=true|false [--max-blocks-per-host N]
   policy show --endpoint NAME [-n NS] the policies that apply to an endpoint, in evaluation order [-o table|json]
-  node status [--run-dir DIR]         BGP sessions of the node whose run dir is DIR (TABBY_RUN_DIR, /var/run/tabby)
+  node status [--run-dir DIR]         BGP sessions of the node whose run dir is DIR (TABBY_RUN_DIR, /var/run/tabby);
+                                      with --server, its CalicoNodeStatus report [--node NAME]
   version                             print the client version
 
-Datastore options (also from the environment):
-  --datastore-type etcdv3|kubernetes  (DATASTORE_TYPE, default etcdv3)
-  --etcd-endpoints URL[,URL]          (ETCD_ENDPOINTS, default http://127.0.0.1:2379)
-`;
+${CONNECTION_USAGE}`;
 
-const DATASTORE_OPTIONS = {
-  'datastore-type': { type: 'string' },
-  'etcd-endpoints': { type: 'string' },
-  kubeconfig: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+const COMMON_OPTIONS = { ...CONNECTION_OPTIONS, help: { type: 'boolean', short: 'h' } } as const;
 
-type Options = Record<string, string | boolean | undefined>;
-
-function parse(
-  args: string[],
-  extra: Record<string, { type: 'string' | 'boolean'; short?: string }>,
-): { values: Options; positionals: string[] } {
+function parse(args: string[], extra: OptionSpecs): { values: Options; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...DATASTORE_OPTIONS, ...extra },
+      options: { ...COMMON_OPTIONS, ...extra },
       allowPositionals: true,
       strict: true,
     });
@@ -74,19 +68,8 @@ function parse(
   }
 }
 
-function openClient(values: Options): { client: ResourceClient; backend: Backend } {
-  let config: DatastoreConfig;
-  try {
-    config = datastoreConfigFromFlags(
-      values['datastore-type'] as string | undefined,
-      values['etcd-endpoints'] as string | undefined,
-    );
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const backend = openBackend(config);
-  // IPPools in use are not deleted out from under their workloads, and a deleted pool's blocks are released.
-  return { client: new ResourceClient(backend, ipPoolDeletionHooks(backend)), backend };
+function open(values: Options): CliDatastore {
+  return openDatastore(values, (message) => new UsageError(message));
 }
 
 function kindArg(name: string | undefined): KindInfo {
@@ -113,7 +96,7 @@ async function writeCommand(verb: WriteMode, args: string[]): Promise<void> {
   const docs = parseDocuments(readSource(file), file);
   if (docs.length === 0) throw new DocumentError(`${file}: no resources found`);
   for (const d of docs) ensureKnownKind(d, file);
-  const { client, backend } = openClient(values);
+  const { client, close } = open(values);
   try {
     const written = await client.write(
       docs.map((d) => d.resource),
@@ -126,7 +109,7 @@ async function writeCommand(verb: WriteMode, args: string[]): Promise<void> {
       throw new DocumentError(`${file}: document ${docs[err.index]!.index}: ${err.message}`);
     throw err;
   } finally {
-    await backend.close();
+    await close();
   }
 }
 
@@ -164,7 +147,7 @@ async function deleteCommand(args: string[]): Promise<void> {
     if (names.length === 0) throw new UsageError(`delete: missing the name of the ${kind.kind} to delete`);
     targets = names.map((name) => ({ kind, name, namespace: namespaceOf(kind, values) }));
   }
-  const { client, backend } = openClient(values);
+  const { client, close } = open(values);
   try {
     const deleted: Resource[] = [];
     for (const t of targets) {
@@ -177,7 +160,7 @@ async function deleteCommand(args: string[]): Promise<void> {
     }
     process.stdout.write(`Successfully deleted ${plural(deleted.length, new Set(targets.map((t) => t.kind.kind)))}\n`);
   } finally {
-    await backend.close();
+    await close();
   }
 }
 
@@ -199,7 +182,7 @@ async function getCommand(args: string[]): Promise<void> {
   const allNamespaces = kind.namespaced && values['all-namespaces'] === true;
   const selector = typeof values.selector === 'string' ? values.selector : undefined;
   if (selector !== undefined) checkSelector(selector);
-  const { client, backend } = openClient(values);
+  const { client, close } = open(values);
   try {
     let items: Resource[];
     if (names.length > 0) {
@@ -219,7 +202,7 @@ async function getCommand(args: string[]): Promise<void> {
       formatResources(kind, items, format, { single: names.length === 1, withNamespace: allNamespaces }),
     );
   } finally {
-    await backend.close();
+    await close();
   }
 }
 
@@ -239,7 +222,7 @@ async function labelCommand(args: string[]): Promise<void> {
   const kind = kindArg(kindName);
   if (!name || !label || rest.length > 0)
     throw new UsageError('label: usage: label KIND NAME key=value | label KIND NAME key --remove');
-  const { client, backend } = openClient(values);
+  const { client, close } = open(values);
   try {
     const current = await client.get(kind, name, namespaceOf(kind, values));
     const labels = { ...(current.metadata.labels ?? {}) };
@@ -262,20 +245,8 @@ async function labelCommand(args: string[]): Promise<void> {
     await client.replace({ ...current, metadata: { ...current.metadata, labels } });
     process.stdout.write(`${message}\n`);
   } finally {
-    await backend.close();
+    await close();
   }
-}
-
-/** RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces. */
-export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> =
-    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as object) } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
-  }
-  return out;
 }
 
 async function patchCommand(args: string[]): Promise<void> {
@@ -294,7 +265,7 @@ async function patchCommand(args: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--patch: invalid JSON: ${(err as Error).message}`);
   }
-  const { client, backend } = openClient(values);
+  const { client, close } = open(values);
   try {
     const current = await client.get(kind, name, namespaceOf(kind, values));
     const patched = mergePatch(current, patch) as Resource;
@@ -305,21 +276,41 @@ async function patchCommand(args: string[]): Promise<void> {
     await client.replace(patched);
     process.stdout.write(`Successfully patched 1 '${kind.kind}' resource\n`);
   } finally {
-    await backend.close();
+    await close();
   }
 }
 
 async function nodeCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub !== 'status') throw new UsageError(`node: unknown subcommand "${sub ?? ''}" (try: node status)`);
-  const { values } = parse(rest, { 'run-dir': { type: 'string' } });
+  const { values } = parse(rest, { 'run-dir': { type: 'string' }, node: { type: 'string' } });
   if (values.help) return void process.stdout.write(USAGE);
   const runDir = String(values['run-dir'] ?? process.env.TABBY_RUN_DIR ?? '/var/run/tabby');
-  process.stdout.write(await nodeStatus(runDir));
+  if (values.server === undefined) {
+    if (values.node !== undefined)
+      throw new UsageError('--node goes with --server (locally, --run-dir names the node)');
+    return void process.stdout.write(await nodeStatus(runDir));
+  }
+  // Through the API server: the node's own report in the datastore; which node, --node or the run dir says.
+  const node = typeof values.node === 'string' ? values.node : readNodeName(runDir);
+  const { client, close } = open(values);
+  try {
+    process.stdout.write(await reportedNodeStatus(client, node));
+  } finally {
+    await close();
+  }
+}
+
+function readNodeName(runDir: string): string {
+  try {
+    return readFileSync(path.join(runDir, 'nodename'), 'utf8').trim();
+  } catch {
+    throw new UsageError(`node status --server: give --node NAME (no ${path.join(runDir, 'nodename')} here)`);
+  }
 }
 
 /** What the subcommands kept in their own modules (ipam, policy) borrow from this one. */
-const CLI_CONTEXT: CliContext = { parse, openClient, usageError: (message) => new UsageError(message) };
+const CLI_CONTEXT: CliContext = { parse, openDatastore: open, usageError: (message) => new UsageError(message) };
 
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;

@@ -1,5 +1,14 @@
-// `tabbyctl node status`: Calico's BGP status table, read from a node's status socket (CONTRACT §3, §4).
+// `tabbyctl node status`: Calico's BGP status table, read from a node's status socket (CONTRACT §3, §4), or, through
+// tabby-apiserver, from the CalicoNodeStatus the node reports into the datastore.
 import path from 'node:path';
+import {
+  type CalicoNodePeer,
+  type CalicoNodeStatusSpec,
+  type CalicoNodeStatusStatus,
+  kindByAlias,
+  type Resource,
+  type ResourceClient,
+} from '../datastore';
 import { readStatus } from '../node/status-server';
 
 interface PeerStatus {
@@ -54,4 +63,44 @@ export function renderNodeStatus(status: unknown): string {
 
 export async function nodeStatus(runDir: string): Promise<string> {
   return renderNodeStatus(await readStatus(path.join(runDir, 'status.sock')));
+}
+
+/** CalicoNodeStatus' peer types as the status socket (and calicoctl's table) names them. */
+const PEER_TYPE_NAME: Record<NonNullable<CalicoNodePeer['type']>, string> = {
+  NodeMesh: 'node-to-node mesh',
+  NodePeer: 'node specific',
+  GlobalPeer: 'global',
+};
+
+type CalicoNodeStatusResource = Resource<CalicoNodeStatusSpec> & { status?: CalicoNodeStatusStatus };
+
+/** A report older than this many update periods means the node stopped reporting. */
+const STALE_PERIODS = 3;
+
+/**
+ * The same table from the node's CalicoNodeStatus (the one named after it first, else any whose spec.node is it).
+ * A report that has not been refreshed for three update periods says the node is not running.
+ */
+export async function reportedNodeStatus(client: ResourceClient, node: string, now = new Date()): Promise<string> {
+  const reports = (await client.list(kindByAlias('caliconodestatus')!)) as CalicoNodeStatusResource[];
+  const mine = reports.filter((r) => r.spec?.node === node && r.status?.bgp);
+  const report = mine.find((r) => r.metadata.name === node) ?? mine[0];
+  if (!report?.status) throw new Error(`node "${node}" reports no BGP status (no CalicoNodeStatus with its BGP class)`);
+  const peers = (report.status.bgp?.peersV4 ?? []).map((p) => ({
+    address: p.peerIP ?? '',
+    type: p.type ? PEER_TYPE_NAME[p.type] : '',
+    state: p.state ?? '',
+    since: p.since ?? '',
+    info: '',
+  }));
+  const table = renderNodeStatus({ peers });
+  const period = report.spec?.updatePeriodSeconds ?? 10;
+  const updated = new Date(report.status.lastUpdated ?? 0);
+  if (period > 0 && now.getTime() - updated.getTime() > STALE_PERIODS * period * 1000) {
+    return table.replace(
+      'Calico process is running.',
+      `Calico process is not running (its last report is from ${updated.toISOString()}).`,
+    );
+  }
+  return table;
 }

@@ -8,7 +8,7 @@ import { computePolicy, type EndpointTier, type PolicyInputs, type TierDefaultAc
 import { WORKLOAD_FROM_ENDPOINT_PREFIX, WORKLOAD_TO_ENDPOINT_PREFIX } from '../felix/rules/defs';
 import { endpointChainName, NO_PROFILE_MATCHED_COMMENT, type PolicyDirection } from '../felix/rules/endpoints';
 import { endOfTierComment, type PolicyKind, policyChainName, profileChainName } from '../felix/rules/policy';
-import type { CliContext } from './ipam';
+import type { CliContext } from './context';
 
 export const POLICY_USAGE = `Usage: tabbyctl policy show --endpoint NAME [-n NAMESPACE] [-o table|json]
 
@@ -260,13 +260,13 @@ async function showCommand(ctx: CliContext, args: string[]): Promise<string> {
     throw ctx.usageError(`-o: output format must be one of ${FORMATS.join(', ')}, got "${format}"`);
   }
   const namespace = String(values.namespace ?? 'default');
-  const { client, backend } = ctx.openClient(values);
+  const { client, close } = ctx.openDatastore(values);
   try {
     const inputs = await readPolicyInputs(client, namespace, values.endpoint);
     const view = endpointPolicyView(inputs, namespace, values.endpoint)!;
     return format === 'json' ? renderPolicyJson(view) : renderPolicyTable(view);
   } finally {
-    await backend.close();
+    await close();
   }
 }
 

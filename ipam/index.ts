@@ -24,6 +24,14 @@ export { DEFAULT_LEAK_GRACE_PERIOD_MS, type GcResult, IpamGarbageCollector } fro
 export * from './ipv4';
 export * from './keys';
 export {
+  type BlockUsage,
+  DatastoreIpamOperations,
+  type IpamOperations,
+  ipamUtilization,
+  type PoolUsage,
+  type Utilization,
+} from './operations';
+export {
   type AffinityRelease,
   allocatedInCidr,
   checkPoolDeletion,

@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   containernetworking-plugins      # the reference CNI plugins (bridge, host-local, portmap, bandwidth)
   procps psmisc kmod               # sysctl, fuser, modprobe used by the harness
   g++ make python3                 # node-gyp builds the native addon (TCP-MD5, GTSM)
+  chromium                         # the dashboard's browser test (driven by playwright-core, never downloaded)
 )
 
 missing=()

@@ -1,11 +1,17 @@
 // tabby-apiserver over a real etcd, through HTTP on loopback: CRUD of cluster-scoped and namespaced kinds (both
 // NetworkPolicy groups), the Kubernetes Status of each error (400, 401, 403, 404, 409, 413, 422), health.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildApiServer, TokenTable } from '../../api';
-import { EtcdBackend } from '../../datastore';
-import { type EtcdHandle, startEtcd } from '../harness';
+import { ApiClient, buildApiServer, collectionPath, objectPath, TokenTable } from '../../api';
+import { EtcdBackend, kindByAlias, resolveKind } from '../../datastore';
+import { type EtcdHandle, run, startEtcd } from '../harness';
+import { type ApiServerHandle, startApiServer } from '../support/apiserver';
+import { EXAMPLES } from '../support/examples';
 
 const V3 = '/apis/projectcalico.org/v3';
 
@@ -267,5 +273,169 @@ describe('tabby-apiserver against etcd', () => {
     await etcd.etcdctl(['compact', now]);
     const expired = await call('GET', `${V3}/ippools?watch=true&resourceVersion=${from}`);
     assert.deepEqual([expired.code, expired.body.kind, expired.body.reason], [410, 'Status', 'Expired']);
+  });
+
+  it("creates, reads, lists, watches, patches and deletes every kind (Calico's examples)", async () => {
+    for (const example of EXAMPLES) {
+      const kind = resolveKind(example);
+      const { name, namespace } = example.metadata;
+      const what = `${kind.apiVersion} ${kind.kind} ${name}`;
+      const from = (await call('GET', collectionPath(kind, namespace))).body.metadata.resourceVersion;
+      const watch = await openWatch(`${collectionPath(kind, namespace)}?watch=true&resourceVersion=${from}`);
+      const created = await call('POST', collectionPath(kind, namespace), example);
+      assert.equal(created.code, 201, `${what}: ${JSON.stringify(created.body)}`);
+      assert.deepEqual((await call('GET', objectPath(kind, name, namespace))).body.spec, created.body.spec, what);
+      const listed = await call('GET', collectionPath(kind, namespace));
+      assert.ok(
+        listed.body.items.some((i) => i.metadata.name === name),
+        what,
+      );
+      const patched = await call(
+        'PATCH',
+        objectPath(kind, name, namespace),
+        { metadata: { labels: { via: 'api' } } },
+        {
+          type: 'application/merge-patch+json',
+        },
+      );
+      assert.equal(patched.code, 200, `${what}: ${JSON.stringify(patched.body)}`);
+      assert.equal(patched.body.metadata.labels?.via, 'api', what);
+      assert.equal((await call('DELETE', objectPath(kind, name, namespace))).code, 200, what);
+      const events = [await watch.next(), await watch.next(), await watch.next()];
+      watch.close();
+      assert.deepEqual(
+        events.map((e) => `${e.type} ${e.object.metadata.name}`),
+        [`ADDED ${name}`, `MODIFIED ${name}`, `DELETED ${name}`],
+        what,
+      );
+    }
+  });
+
+  it('pages with limit and continue at one revision, and 410 once that revision is compacted', async () => {
+    for (let i = 0; i < 5; i++)
+      await call('POST', `${V3}/globalnetworksets`, { metadata: { name: `gns-${i}` }, spec: {} });
+    const first = await call('GET', `${V3}/globalnetworksets?limit=2`);
+    const token = (first.body.metadata as { continue?: string }).continue!;
+    assert.ok(token);
+    await call('DELETE', `${V3}/globalnetworksets/gns-2`);
+    const second = await call('GET', `${V3}/globalnetworksets?limit=2&continue=${token}`);
+    assert.deepEqual(
+      second.body.items.map((i) => i.metadata.name),
+      ['gns-2', 'gns-3'],
+      'the deleted one still shows: same revision as the first page',
+    );
+    assert.equal(second.body.metadata.resourceVersion, first.body.metadata.resourceVersion);
+    await etcd.etcdctl(['compact', (await call('GET', `${V3}/globalnetworksets`)).body.metadata.resourceVersion!]);
+    const expired = await call('GET', `${V3}/globalnetworksets?limit=2&continue=${token}`);
+    assert.deepEqual([expired.code, expired.body.reason], [410, 'Expired']);
+  });
+});
+
+describe('tabby-apiserver over TLS with client certificates', () => {
+  let etcd: EtcdHandle;
+  let server: ApiServerHandle;
+  let dir: string;
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  /** An EC key and a certificate for `cn` signed by the test CA, with extensions from `ext`. */
+  const issue = (name: string, cn: string, ext: string) => {
+    const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`];
+    openssl('req', ...key, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
+    writeFileSync(file(`${name}.ext`), ext);
+    const ca = ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1'];
+    openssl('x509', '-req', '-in', `${name}.csr`, ...ca, '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+  };
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tabby-tls-test-'));
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=tabby test CA',
+    );
+    issue('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    issue('client', 'alice', 'extendedKeyUsage=clientAuth\n');
+    etcd = await startEtcd();
+    server = await startApiServer(etcd, [
+      '--tls-cert',
+      file('server.crt'),
+      '--tls-key',
+      file('server.key'),
+      '--client-ca',
+      file('ca.crt'),
+    ]);
+  });
+  after(async () => {
+    await server?.stop();
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves a client with a certificate from the CA, without a token; refuses one without', async () => {
+    assert.match(server.url, /^https:/);
+    const ca = readFileSync(file('ca.crt'));
+    const alice = new ApiClient({
+      server: server.url,
+      ca,
+      cert: readFileSync(file('client.crt')),
+      key: readFileSync(file('client.key')),
+    });
+    const ippools = kindByAlias('ippool')!;
+    assert.deepEqual((await alice.list(ippools)).items, []);
+    await alice.close();
+
+    const anonymous = new ApiClient({ server: server.url, ca });
+    await assert.rejects(anonymous.list(ippools), /is unreachable/);
+    await anonymous.close();
+    const untrusting = new ApiClient({ server: server.url });
+    await assert.rejects(
+      untrusting.list(ippools),
+      /is unreachable: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/,
+    );
+    await untrusting.close();
+  });
+
+  it('runs tabbyctl through it with --certificate-authority, --client-certificate and --client-key', async () => {
+    const tls = [
+      '--server',
+      server.url,
+      '--certificate-authority',
+      file('ca.crt'),
+      '--client-certificate',
+      file('client.crt'),
+      '--client-key',
+      file('client.key'),
+    ];
+    const doc = JSON.stringify({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'IPPool',
+      metadata: { name: 'tls-pool' },
+      spec: { cidr: '10.77.0.0/16' },
+    });
+    const tabbyctl = path.join(__dirname, '..', '..', 'bin', 'tabbyctl');
+    const env = { ...process.env, ETCD_ENDPOINTS: 'http://127.0.0.1:9' };
+    const applied = await run(tabbyctl, ['apply', '-f', '-', ...tls], { input: doc, env, allowFail: true });
+    assert.equal(applied.code, 0, applied.stderr);
+    const got = await run(tabbyctl, ['get', 'ippools', ...tls], { env, allowFail: true });
+    assert.match(got.stdout, /tls-pool\s+10\.77\.0\.0\/16/);
+    const withoutCert = await run(
+      tabbyctl,
+      ['get', 'ippools', '--server', server.url, '--certificate-authority', file('ca.crt')],
+      { env, allowFail: true },
+    );
+    assert.equal(withoutCert.code, 1);
+    assert.equal(withoutCert.stderr.trim().split('\n').length, 1, withoutCert.stderr);
   });
 });

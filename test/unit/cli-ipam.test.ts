@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  formatCount,
-  formatPercent,
-  ipamUtilization,
-  renderAddress,
-  renderCheckReport,
-  renderUtilization,
-} from '../../cli/ipam';
+import { formatCount, formatPercent, renderAddress, renderCheckReport, renderUtilization } from '../../cli/ipam';
 import { type KvStore, type KvWrite, kindByAlias, MemoryBackend, type Resource, ResourceClient } from '../../datastore';
 import {
   type AllocationBlock,
@@ -16,6 +9,7 @@ import {
   checkIpam,
   checkPoolDeletion,
   IpamService,
+  ipamUtilization,
   ipPoolDeletionHooks,
   readIpamSnapshot,
   readUsage,

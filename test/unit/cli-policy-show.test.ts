@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseArgs } from 'node:util';
-import type { CliContext } from '../../cli/ipam';
+import type { CliContext } from '../../cli/context';
 import {
   endpointPolicyView,
   policyCommand,
@@ -10,6 +10,7 @@ import {
   renderPolicyTable,
 } from '../../cli/policy-show';
 import { isDatastoreError, kindByAlias, MemoryBackend, type Resource, ResourceClient } from '../../datastore';
+import type { IpamOperations } from '../../ipam';
 
 const v3 = 'projectcalico.org/v3';
 
@@ -262,7 +263,8 @@ describe('tabbyctl policy command', () => {
         });
         return { values: values as Record<string, string | boolean | undefined>, positionals };
       },
-      openClient: () => ({ client, backend: client.backend }),
+      // policy show reads resources only.
+      openDatastore: () => ({ client, ipam: {} as IpamOperations, close: async () => undefined }),
       usageError: (message) => new Error(`usage: ${message}`),
     };
   }

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { renderTable } from '../../cli/columns';
 import { DocumentError, parseDocuments } from '../../cli/documents';
-import { mergePatch } from '../../cli/main';
-import { renderNodeStatus } from '../../cli/node-status';
-import { kindByAlias } from '../../datastore';
+import { renderNodeStatus, reportedNodeStatus } from '../../cli/node-status';
+import { kindByAlias, MemoryBackend, ResourceClient } from '../../datastore';
 
 describe('tabbyctl documents', () => {
   it('reads several YAML documents, skips empty ones, expands Lists', () => {
@@ -50,17 +49,6 @@ items:
       () => parseDocuments('kind: Tier\nmetadata: {}\n', 'f.yaml'),
       /document 1: Tier: metadata\.name: required/,
     );
-  });
-});
-
-describe('tabbyctl patch', () => {
-  it('merges as RFC 7386 says', () => {
-    assert.deepEqual(mergePatch({ a: 'b', c: { d: 'e', f: 'g' } }, { a: 'z', c: { f: null } }), {
-      a: 'z',
-      c: { d: 'e' },
-    });
-    assert.deepEqual(mergePatch({ a: [1, 2] }, { a: [3] }), { a: [3] });
-    assert.deepEqual(mergePatch({ a: 'b' }, { b: { c: 1 } }), { a: 'b', b: { c: 1 } });
   });
 });
 
@@ -112,6 +100,40 @@ describe('tabbyctl tables', () => {
 });
 
 describe('tabbyctl node status', () => {
+  it('prints the same table from the CalicoNodeStatus the node reports (through --server)', async () => {
+    const client = new ResourceClient(new MemoryBackend());
+    await assert.rejects(reportedNodeStatus(client, 'n1'), /node "n1" reports no BGP status/);
+    const lastUpdated = '2026-11-22T10:00:00Z';
+    await client.create({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'CalicoNodeStatus',
+      metadata: { name: 'n1' },
+      spec: { node: 'n1', classes: ['Agent', 'BGP'], updatePeriodSeconds: 10 },
+      status: {
+        lastUpdated,
+        bgp: {
+          numberEstablishedV4: 1,
+          numberNotEstablishedV4: 1,
+          numberEstablishedV6: 0,
+          numberNotEstablishedV6: 0,
+          peersV4: [
+            { peerIP: '192.0.2.12', type: 'NodeMesh', state: 'Established', since: '2026-11-22T09:00:00Z' },
+            { peerIP: '192.0.2.1', type: 'GlobalPeer', state: 'Active', since: '2026-11-21T09:00:00Z' },
+          ],
+        },
+      },
+    } as never);
+    const fresh = await reportedNodeStatus(client, 'n1', new Date('2026-11-22T10:00:05Z'));
+    assert.equal(fresh.split('\n')[0], 'Calico process is running.');
+    assert.match(fresh, /\| 192\.0\.2\.12 +\| node-to-node mesh \| up +\|/);
+    assert.match(fresh, /\| 192\.0\.2\.1 +\| global +\| start \| 2026-11-21 \| Active +\|/);
+    const stale = await reportedNodeStatus(client, 'n1', new Date('2026-11-22T10:00:31Z'));
+    assert.equal(
+      stale.split('\n')[0],
+      `Calico process is not running (its last report is from 2026-11-22T10:00:00.000Z).`,
+    );
+  });
+
   it("prints Calico's table from a status object", () => {
     const out = renderNodeStatus({
       node: 'n1',
