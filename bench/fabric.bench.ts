@@ -20,12 +20,11 @@ import {
   addVethPair,
   gbits,
   type IperfEndpoints,
-  median,
   parseThroughputArgs,
   runIperf,
   startIperfServer,
 } from './support/iperf';
-import { machine, markdownTable } from './support/report';
+import { machine, markdownTable, median } from './support/report';
 import { buildTwoNodeFabric, type PoolModes } from './support/two-node-fabric';
 
 type CaseName = 'veth' | 'static' | 'routed' | 'vxlan' | 'ipip';

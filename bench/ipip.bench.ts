@@ -18,12 +18,11 @@ import {
   gbits,
   type IperfEndpoints,
   type IperfRun,
-  median,
   parseThroughputArgs,
   runIperf,
   startIperfServer,
 } from './support/iperf';
-import { machine, markdownTable } from './support/report';
+import { machine, markdownTable, median } from './support/report';
 
 const GOAL_BITS_PER_SECOND = 1e9;
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

@@ -42,7 +42,7 @@ import {
 } from '../felix/iptables';
 import { registerEmergencyCleanup, run } from '../test/harness/exec';
 import { RenderedPolicyWorkload } from './support/policy-workload';
-import { machine, markdownTable, positiveInteger, ratio } from './support/report';
+import { machine, markdownTable, median, positiveInteger, ratio } from './support/report';
 
 /** Changed policies measured per round. */
 const CHANGES = 5;
@@ -74,11 +74,6 @@ function parseOptions(argv: string[]): Options {
     rounds: positiveInteger('rounds', values.rounds),
     backends: backends as BackendMode[],
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 interface Workload {

@@ -15,9 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Topology } from '../test/harness';
 import type { Fabric } from '../test/support/fabric';
-import { gbits, IPERF_PORT, type IperfEndpoints, median, runIperf, startIperfServer } from './support/iperf';
+import { gbits, IPERF_PORT, type IperfEndpoints, runIperf, startIperfServer } from './support/iperf';
 import { felixInSync } from './support/node-seed';
-import { machine, markdownTable, positiveInteger } from './support/report';
+import { machine, markdownTable, median, positiveInteger } from './support/report';
 import { buildTwoNodeFabric } from './support/two-node-fabric';
 
 const V3 = 'projectcalico.org/v3';

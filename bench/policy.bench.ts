@@ -20,16 +20,12 @@ import { detectBackend } from '../felix/iptables';
 import type { Fabric } from '../test/support/fabric';
 import { addEndpoints, BENCH_NODE, felixInSync, felixStatus, timedApply, withBenchNode } from './support/node-seed';
 import { benchLabels, benchPolicy } from './support/policy-workload';
-import { machine, markdownTable, positiveInteger } from './support/report';
+import { machine, markdownTable, median, positiveInteger } from './support/report';
 
 const CHANGES = 9;
 const QUIET_MS = 500;
 /** Felix says when its apply ended (lastApplyAt): polling often would only load the node being measured. */
 const POLL_MS = 20;
-
-function medianOf(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-}
 
 /**
  * The reference for one change: the kernel's part alone. One rule of a policy chain felix wrote, replaced by itself
@@ -48,7 +44,7 @@ ${input}EOF
 e=$(date +%s%N); echo $(( (e - s) / 1000 )); done`;
   const res = await f.topo.exec(BENCH_NODE, 'bash', ['-c', script]);
   const micros = res.stdout.trim().split('\n').map(Number);
-  return { command: backend.restoreCommand, medianMs: medianOf(micros) / 1000 };
+  return { command: backend.restoreCommand, medianMs: median(micros) / 1000 };
 }
 
 async function main(): Promise<void> {
@@ -95,9 +91,8 @@ async function main(): Promise<void> {
       applies.push(applyMs);
       console.log(`change ${c + 1}: ${(at - writtenAt!).toFixed(0)} ms, of which felix's apply ${applyMs} ms`);
     }
-    const sorted = [...changes].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
-    const applyMedian = medianOf(applies);
+    const changeMedian = median(changes);
+    const applyMedian = median(applies);
     const raw = await rawRestoreOfOneRule(f);
     console.log(
       `\n${markdownTable(
@@ -117,16 +112,16 @@ async function main(): Promise<void> {
             String(policyCount),
             fullS.toFixed(1),
             String(lastApplyMs),
-            median.toFixed(0),
+            changeMedian.toFixed(0),
             String(applyMedian),
-            sorted[sorted.length - 1]!.toFixed(0),
+            Math.max(...changes).toFixed(0),
             raw.medianMs.toFixed(0),
           ],
         ],
       )}\n`,
     );
     console.log(
-      `goal: one changed policy ≤ 50 ms end to end: ${median <= 50 ? 'met' : 'NOT met'} (median ${median.toFixed(0)} ms)`,
+      `goal: one changed policy ≤ 50 ms end to end: ${changeMedian <= 50 ? 'met' : 'NOT met'} (median ${changeMedian.toFixed(0)} ms)`,
     );
   });
 }

@@ -21,15 +21,11 @@ import {
   RouteTable,
 } from '../felix/routes';
 import { registerEmergencyCleanup, run } from '../test/harness/exec';
+import { median } from './support/report';
 
 const SIZES = [10_000, 100_000];
 const ROUNDS = 5;
 const DEVICE = 'rt0';
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 /** Route i: a /32 in the pool 10.64.0.0/14 (inside the namespace only). */
 function destination(i: number): string {

@@ -33,11 +33,6 @@ export function parseThroughputArgs(argv: string[], defaults: { seconds: number;
   return options;
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 export function gbits(bitsPerSecond: number): string {
   return (bitsPerSecond / 1e9).toFixed(2);
 }
