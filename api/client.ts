@@ -246,6 +246,10 @@ export class ApiClient implements ResourceStore, IpamOperations {
 
   private unreachable(err: Error): DatastoreError {
     const code = (err as NodeJS.ErrnoException).code;
+    // A certificate the other side does not accept is no outage: say it is TLS, with OpenSSL's or Node's code.
+    if (code !== undefined && /^(ERR_SSL_|ERR_TLS_|CERT_|SELF_SIGNED|DEPTH_ZERO|UNABLE_TO_)/.test(code)) {
+      return new DatastoreError('Unavailable', `${this.description}: TLS handshake failed: ${code}`);
+    }
     return new DatastoreError('Unavailable', `${this.description} is unreachable: ${code ?? err.message}`);
   }
 
