@@ -42,6 +42,7 @@ export {
 export { MemoryBackend } from './memory';
 export * from './model';
 export type { ObjectMeta, Resource, ResourceKey } from './resource';
+export { listKinds, watchKinds } from './several-kinds';
 export {
   KvSyncer,
   type SyncCallbacks,

@@ -3,10 +3,11 @@
 // difference between what it had delivered and what the store now holds, so a consumer never loses an
 // update and never sees one twice. Modelled on Calico's syncer (snapshot, then in-sync, then updates).
 // The same machinery serves resources (Syncer) and raw keys under a prefix such as IPAM's (KvSyncer).
-import type { Backend, Watch, WatchEvent, WatchEventType, WatchHandlers } from './backend';
+import type { Backend, Watch, WatchEvent, WatchEventType } from './backend';
 import type { KindInfo } from './kinds';
 import type { KvPair } from './kv';
 import type { Resource } from './resource';
+import { listKinds, watchKinds } from './several-kinds';
 
 export type SyncStatus = 'wait-for-datastore' | 'resync' | 'in-sync';
 
@@ -166,27 +167,17 @@ export class Syncer extends SyncCore<Resource> {
     const kinds = options.kinds;
     super(
       {
-        list: async () => {
-          if (!kinds || kinds.length === 0) return backend.list();
-          // Every kind read at the first list's revision: one snapshot, which the watches continue from.
-          const first = await backend.list(kinds[0]);
-          const rest = await Promise.all(
-            kinds.slice(1).map((kind) => backend.list(kind, undefined, { revision: first.revision })),
-          );
-          return { items: [first, ...rest].flatMap((l) => l.items), revision: first.revision };
-        },
+        list: () => (kinds && kinds.length > 0 ? listKinds(backend, kinds) : backend.list()),
         watch: (afterRevision, onEvents, onError) => {
-          const deliver = (events: WatchEvent[]) =>
-            onEvents(events.map((e) => ({ type: e.type === 'DELETED' ? 'DELETE' : 'PUT', item: e.object })));
-          if (!kinds || kinds.length === 0) return backend.watch({ afterRevision }, { onEvents: deliver, onError });
-          // A watch per kind, so that a process is not sent what it does not follow (every node's status reports,
-          // say): each kind's changes arrive in order; the kinds' streams interleave.
-          return watchEach(
-            kinds,
-            (kind, handlers) => backend.watch({ kind, afterRevision }, handlers),
-            deliver,
+          const handlers = {
+            onEvents: (events: WatchEvent[]) =>
+              onEvents(events.map((e) => ({ type: e.type === 'DELETED' ? 'DELETE' : 'PUT', item: e.object }))),
             onError,
-          );
+          };
+          // A watch per kind, so that a process is not sent what it does not follow (every node's status reports).
+          return kinds && kinds.length > 0
+            ? watchKinds(backend, kinds, afterRevision, handlers)
+            : backend.watch({ afterRevision }, handlers);
         },
         key: (r) => `${r.apiVersion}/${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`,
         version: (r) => r.metadata.resourceVersion ?? '',
@@ -195,41 +186,6 @@ export class Syncer extends SyncCore<Resource> {
       options,
     );
   }
-}
-
-/** Several watches as one: events from any; the first error ends them all and is reported once. */
-function watchEach<K>(
-  keys: readonly K[],
-  open: (key: K, handlers: WatchHandlers) => Watch,
-  onEvents: (events: WatchEvent[]) => void,
-  onError: (err: Error) => void,
-): Watch {
-  const watches: Watch[] = [];
-  let ended = false;
-  const closeAll = () => {
-    ended = true;
-    for (const w of watches.splice(0)) w.close();
-  };
-  for (const key of keys) {
-    watches.push(
-      open(key, {
-        onEvents: (events) => {
-          if (!ended) onEvents(events);
-        },
-        onError: (err) => {
-          if (ended) return;
-          closeAll();
-          onError(err);
-        },
-      }),
-    );
-    // An error reported while this one opened: close it too, and open no more.
-    if (ended) {
-      closeAll();
-      break;
-    }
-  }
-  return { close: closeAll };
 }
 
 /** Raw keys under a prefix (e.g. IPAM's /calico/ipam/v2/). */
