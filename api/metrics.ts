@@ -3,7 +3,7 @@
 // (tests) keep their own counts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type KindInfo, kindOfPlural } from '../datastore';
+import { kindOfPlural } from '../datastore';
 
 /** Seconds, 1 ms to 10 s: a GET of one object takes about a millisecond, a list of thousands over a slow etcd seconds. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -67,10 +67,10 @@ export class ApiMetrics {
    * A watch has taken over its (hijacked) reply: it is open until the connection closes, and counted then, once,
    * with the status it was answered with (200, or 410 for a compacted resourceVersion).
    */
-  watchStarted(reply: FastifyReply, kind: KindInfo): void {
+  watchStarted(reply: FastifyReply, resourceLabel: string): void {
     const req = reply.request;
     const labels = { method: req.method, route: routeLabel(req) };
-    const resource = { resource: `${kind.plural}.${kind.group}` };
+    const resource = { resource: resourceLabel };
     const closed = () => {
       this.watchStreams.dec(resource);
       this.requests.inc({ ...labels, code: reply.statusCode });

@@ -102,9 +102,24 @@ const PARAMETERS: Record<string, Json> = {
       'every current object as ADDED',
     schema: { type: 'string', pattern: '^[0-9]*$' },
   },
+  allowWatchBookmarks: {
+    name: 'allowWatchBookmarks',
+    in: 'query',
+    description:
+      'With watch and no resourceVersion: a BOOKMARK event (annotation k8s.io/initial-events-end) after the ' +
+      'initial objects carries the revision they were read at',
+    schema: { type: 'boolean' },
+  },
+  resources: {
+    name: 'resources',
+    in: 'query',
+    required: true,
+    description: 'The kinds to watch, as plural.group separated by commas, e.g. `nodes.projectcalico.org`',
+    schema: { type: 'string' },
+  },
 };
-const LIST_PARAMETERS = ['watch', 'labelSelector', 'limit', 'continue', 'resourceVersion'].map((p) =>
-  ref('parameters', p),
+const LIST_PARAMETERS = ['watch', 'labelSelector', 'limit', 'continue', 'resourceVersion', 'allowWatchBookmarks'].map(
+  (p) => ref('parameters', p),
 );
 
 const ListMetaSchema = Type.Object({
@@ -114,8 +129,11 @@ const ListMetaSchema = Type.Object({
 
 const WatchEventSchema = Type.Object(
   {
-    type: Type.Union(['ADDED', 'MODIFIED', 'DELETED', 'ERROR'].map((t) => Type.Literal(t))),
-    object: Type.Object({}, { description: 'The object as changed (deleted); a Status for ERROR' }),
+    type: Type.Union(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR'].map((t) => Type.Literal(t))),
+    object: Type.Object(
+      {},
+      { description: 'The object as changed (deleted: at its deletion revision); a Status for ERROR' },
+    ),
   },
   { description: 'One line of a watch stream (Content-Type application/json;stream=watch)' },
 );
@@ -282,6 +300,30 @@ function ipamPaths(): Record<string, Json> {
 
 const TEXT = { 'text/plain': { schema: { type: 'string' } } } as const;
 
+// ---- /watch/v1: several kinds in one watch stream (tabby's extension).
+
+function severalKindsWatchPath(): Record<string, Json> {
+  return {
+    '/watch/v1': {
+      get: {
+        tags: ['Watch'],
+        operationId: 'watchSeveralKinds',
+        summary: 'Watch several kinds in one stream (one connection: a browser opens at most six to a server)',
+        parameters: ['resources', 'labelSelector', 'resourceVersion', 'allowWatchBookmarks'].map((p) =>
+          ref('parameters', p),
+        ),
+        responses: {
+          200: {
+            description: 'Newline-delimited events of the kinds asked for',
+            content: { 'application/json;stream=watch': { schema: ref('schemas', 'WatchEvent') } },
+          },
+          ...errorResponses([400, 401, 404, 410, 503]),
+        },
+      },
+    },
+  };
+}
+
 function operationsPaths(): Record<string, Json> {
   const probe = (summary: string, errors: Json): Json => ({
     tags: ['Operations'],
@@ -335,7 +377,7 @@ function openApiDocument(): Json {
     },
     tags: [...KINDS.map((kind) => ({ name: tagOf(kind) })), { name: 'IPAM' }, { name: 'Operations' }],
     security: [{ bearerToken: [] }],
-    paths: Object.assign({}, ...KINDS.map(kindPaths), ipamPaths(), operationsPaths()),
+    paths: Object.assign({}, ...KINDS.map(kindPaths), severalKindsWatchPath(), ipamPaths(), operationsPaths()),
     components: {
       securitySchemes: {
         bearerToken: { type: 'http', scheme: 'bearer', description: "A token from the server's --token-file" },

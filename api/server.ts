@@ -12,9 +12,11 @@ import {
   kindOfPlural,
   type ListCursor,
   type ListOptions,
+  listKinds,
   listMatcher,
   type Resource,
   ResourceClient,
+  watchKinds,
 } from '../datastore';
 import { DatastoreIpamOperations, ipPoolDeletionHooks } from '../ipam';
 import { SelectorParseError } from '../policy';
@@ -152,31 +154,41 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 /** How long a watch waits for the store to refuse its revision before it answers 200 and starts streaming. */
 const WATCH_START_MS = 200;
 
+/** What a watch follows: one kind (a resource path's `?watch=true`) or several (`/watch/v1?resources=`). */
+interface WatchRequest {
+  kinds: readonly KindInfo[];
+  options: ListOptions;
+  resourceVersion: string | undefined;
+  /** Kubernetes' allowWatchBookmarks: a BOOKMARK event marks the end of the initial objects. */
+  bookmarks: boolean;
+}
+
 /**
- * `?watch=true`: newline-delimited `{"type": ADDED|MODIFIED|DELETED, "object": ...}`, as Kubernetes streams them.
- * From `resourceVersion` N: the changes after N; without it, every current object as ADDED first, then changes.
- * A compacted N is `410 Gone` (an ERROR event once streaming has begun), as Kubernetes: the client relists.
+ * A watch: newline-delimited `{"type": ADDED|MODIFIED|DELETED, "object": ...}`, as Kubernetes streams them.
+ * From `resourceVersion` N: the changes after N; without it, every current object as ADDED first (all read at one
+ * revision), then a BOOKMARK with that revision when asked for, then the changes. A DELETED object carries the
+ * revision of its deletion, as in Kubernetes, so a client resumes after it. A compacted N is `410 Gone` (an ERROR
+ * event once streaming has begun), as Kubernetes: the client lists again.
  */
-async function watchCollection(
+async function watchResources(
   client: ResourceClient,
-  kind: KindInfo,
-  options: ListOptions,
-  resourceVersion: string | undefined,
+  { kinds, options, resourceVersion, bookmarks }: WatchRequest,
   reply: FastifyReply,
   metrics: ApiMetrics,
 ): Promise<void> {
-  const matches = listMatcher(kind, options);
+  const matches = listMatcher(kinds[0]!, options);
   let initial: Resource[] = [];
   let after = resourceVersion;
-  if (after === undefined || after === '' || after === '0') {
-    const listed = await client.listAt(kind, options);
-    initial = listed.items;
+  const fromNow = after === undefined || after === '' || after === '0';
+  if (fromNow) {
+    const listed = await listKinds(client.store, kinds);
+    initial = listed.items.filter(matches);
     after = listed.revision;
-  } else if (!/^\d+$/.test(after)) {
+  } else if (!/^\d+$/.test(after!)) {
     fail(400, 'BadRequest', `resourceVersion must be a number, got "${after}"`);
   }
   reply.hijack();
-  metrics.watchStarted(reply, kind);
+  metrics.watchStarted(reply, kinds.length === 1 ? `${kinds[0]!.plural}.${kinds[0]!.group}` : SEVERAL_RESOURCES);
   const res = reply.raw;
   // The client left while the list was read: no stream to open, and 'close' has already fired.
   if (res.destroyed) return;
@@ -196,29 +208,55 @@ async function watchCollection(
   };
   const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
   for (const object of initial) send(event('ADDED', object));
-  const watch = client.store.watch(
-    { kind, afterRevision: after },
-    {
-      onEvents: (events) => {
-        for (const e of events) if (matches(e.object)) send(event(e.type, e.object));
-      },
-      onError: (err) => {
-        const body = statusOfError(err) ?? status(500, 'InternalError', err.message);
-        if (!started && !res.destroyed) {
-          started = true;
-          res.writeHead(body.code, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(body));
-        } else if (!res.destroyed) res.end(event('ERROR', body));
-        watch.close();
-      },
+  if (fromNow && bookmarks) {
+    const end = { 'k8s.io/initial-events-end': 'true' };
+    send(event('BOOKMARK', { metadata: { resourceVersion: after, annotations: end } }));
+  }
+  const watch = watchKinds(client.store, kinds, after!, {
+    onEvents: (events) => {
+      for (const e of events) {
+        if (!matches(e.object)) continue;
+        const { object } = e;
+        const deleted = { ...object, metadata: { ...object.metadata, resourceVersion: e.revision } };
+        send(event(e.type, e.type === 'DELETED' ? deleted : object));
+      }
     },
-  );
+    onError: (err) => {
+      const body = statusOfError(err) ?? status(500, 'InternalError', err.message);
+      if (!started && !res.destroyed) {
+        started = true;
+        res.writeHead(body.code, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      } else if (!res.destroyed) res.end(event('ERROR', body));
+      watch.close();
+    },
+  });
   const timer = setTimeout(start, WATCH_START_MS);
   res.on('close', () => {
     clearTimeout(timer);
     watch.close();
   });
 }
+
+/** The `resource` label of a watch of several resources (one label for any set: a bounded number of series). */
+const SEVERAL_RESOURCES = 'several';
+
+/** `/watch/v1?resources=nodes.projectcalico.org,networkpolicies.networking.k8s.io`: the kinds, each once. */
+function kindsOfResources(text: string | undefined): KindInfo[] {
+  if (text === undefined || text.trim() === '') {
+    fail(400, 'BadRequest', 'resources: give one or more plural.group, e.g. nodes.projectcalico.org');
+  }
+  const kinds = new Set<KindInfo>();
+  for (const resource of text.split(',').map((r) => r.trim())) {
+    const dot = resource.indexOf('.');
+    const kind = KINDS.find((k) => k.plural === resource.slice(0, dot) && k.group === resource.slice(dot + 1));
+    if (dot < 0 || !kind) fail(404, 'NotFound', `the server could not find the requested resource (${resource})`);
+    kinds.add(kind);
+  }
+  return [...kinds];
+}
+
+const isTrue = (value: string | undefined) => value === 'true' || value === '1';
 
 export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   const client = new ResourceClient(opts.backend, ipPoolDeletionHooks(opts.backend));
@@ -231,19 +269,23 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
 
-  // JSON is fastify's own; a merge patch is JSON too; YAML as tabbyctl reads it.
+  // JSON (and a merge patch, which is JSON) through fastify's own parser, which refuses __proto__ and constructor
+  // keys; an empty body is no body, as a DELETE from kubectl or curl may name a JSON type and send nothing. YAML as
+  // tabbyctl reads it.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
   app.addContentTypeParser(
-    ['application/merge-patch+json', 'application/yaml', 'application/x-yaml'],
+    ['application/json', 'application/merge-patch+json'],
     { parseAs: 'string' },
-    (req, body, done) => {
-      try {
-        const text = body as string;
-        done(null, req.headers['content-type']?.includes('yaml') ? parseYaml(text) : JSON.parse(text));
-      } catch (err) {
-        done(Object.assign(new Error(`malformed body: ${(err as Error).message}`), { statusCode: 400 }), undefined);
-      }
-    },
+    (req, body, done) => (body === '' ? done(null, undefined) : parseJson(req, body as string, done)),
   );
+  app.addContentTypeParser(['application/yaml', 'application/x-yaml'], { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseYaml(body as string));
+    } catch (err) {
+      done(Object.assign(new Error(`malformed body: ${(err as Error).message}`), { statusCode: 400 }), undefined);
+    }
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     const tokens = opts.tokens;
@@ -299,8 +341,10 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   ) => {
     const kind = kindOfPath(req.params);
     const options: ListOptions = { namespace: req.params.namespace, labelSelector: req.query.labelSelector };
-    if (req.query.watch === 'true' || req.query.watch === '1') {
-      return watchCollection(client, kind, options, req.query.resourceVersion, reply, metrics);
+    if (isTrue(req.query.watch)) {
+      const { resourceVersion, allowWatchBookmarks } = req.query;
+      const watch = { kinds: [kind], options, resourceVersion, bookmarks: isTrue(allowWatchBookmarks) };
+      return watchResources(client, watch, reply, metrics);
     }
     const list = (metadata: Record<string, string>, items: Resource[]) => ({
       apiVersion: kind.apiVersion,
@@ -351,6 +395,13 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
     app.patch(`${prefix}/:plural/:name`, patch);
     app.delete(`${prefix}/:plural/:name`, remove);
   }
+  // tabby's extension: several kinds in one stream (a browser opens at most six connections to a server).
+  app.get('/watch/v1', async (req: FastifyRequest<{ Querystring: Record<string, string> }>, reply) => {
+    const { resources, labelSelector, resourceVersion, allowWatchBookmarks } = req.query;
+    const kinds = kindsOfResources(resources);
+    const watch = { kinds, options: { labelSelector }, resourceVersion, bookmarks: isTrue(allowWatchBookmarks) };
+    return watchResources(client, watch, reply, metrics);
+  });
   registerIpamRoutes(app, new DatastoreIpamOperations(opts.backend, 'tabby-apiserver'));
   registerDashboard(app);
   registerMetrics(app, metrics);

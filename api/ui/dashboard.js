@@ -1,38 +1,39 @@
 // tabby's fabric dashboard: plain browser JavaScript, served by tabby-apiserver at /ui with no build step.
-// What moves is listed, then followed through the API's watch stream (newline-delimited ADDED, MODIFIED, DELETED
-// events from the list's resourceVersion); on an ERROR event, a 410 or a dropped stream it is listed again and
-// watched from there, backing off while the server is away. A browser opens at most six HTTP/1.1 connections to a
-// server and each watch holds one, so policies, which change seldom, are listed every few seconds instead, as is
-// IPAM usage (which has no watch; it is also read again when endpoints or pools change). Everything is drawn with
-// textContent, never parsed as HTML.
+// Everything it shows comes through one watch stream of all its collections (tabby-apiserver's /watch/v1: a
+// browser opens at most six HTTP/1.1 connections to a server, so one stream per collection would starve a second
+// tab): first every object, read at one revision, up to a BOOKMARK; then each change as it happens. When the
+// stream ends (an ERROR event, the server gone, or after WATCH_MAX_MS) it is opened again, backing off while the
+// server is away, and the new snapshot replaces the old. IPAM usage, which has no watch, is read every few
+// seconds and when endpoints or pools change. Everything is drawn with textContent, never parsed as HTML.
 
 /** The API's root: the page is served at <root>/ui, so paths resolve against the page's own directory. */
 const API_ROOT = new URL('.', window.location.href);
-const CALICO = 'apis/projectcalico.org/v3/';
 
-/** Watched collections, by the name the state keeps them under: four streams, two connections left for reads. */
-const WATCHED = {
-  nodes: `${CALICO}nodes`,
-  nodeStatuses: `${CALICO}caliconodestatuses`,
-  pools: `${CALICO}ippools`,
-  endpoints: `${CALICO}workloadendpoints`,
+/** Every collection shown, by the name the state keeps it under: its resource (plural.group) and its objects' type. */
+const COLLECTIONS = {
+  nodes: ['nodes.projectcalico.org', 'projectcalico.org/v3 Node'],
+  nodeStatuses: ['caliconodestatuses.projectcalico.org', 'projectcalico.org/v3 CalicoNodeStatus'],
+  pools: ['ippools.projectcalico.org', 'projectcalico.org/v3 IPPool'],
+  endpoints: ['workloadendpoints.projectcalico.org', 'projectcalico.org/v3 WorkloadEndpoint'],
+  policies: ['networkpolicies.projectcalico.org', 'projectcalico.org/v3 NetworkPolicy'],
+  globalPolicies: ['globalnetworkpolicies.projectcalico.org', 'projectcalico.org/v3 GlobalNetworkPolicy'],
+  k8sPolicies: ['networkpolicies.networking.k8s.io', 'networking.k8s.io/v1 NetworkPolicy'],
 };
-/** Listed every POLL_MS. */
-const POLLED = {
-  policies: `${CALICO}networkpolicies`,
-  globalPolicies: `${CALICO}globalnetworkpolicies`,
-  k8sPolicies: 'apis/networking.k8s.io/v1/networkpolicies',
-};
+const COLLECTION_OF_TYPE = new Map(Object.entries(COLLECTIONS).map(([name, [, type]]) => [type, name]));
+const WATCH = `watch/v1?allowWatchBookmarks=true&resources=${Object.values(COLLECTIONS)
+  .map(([resource]) => resource)
+  .join(',')}`;
 /** Collections whose changes move IPAM usage. */
 const MOVE_USAGE = new Set(['endpoints', 'pools']);
 
 const UTILIZATION = 'ipam/v1/utilization';
+/** IPAM usage is read this often (besides after changes of endpoints and pools). */
 const POLL_MS = 5000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 10_000;
 /**
- * A watch is ended and its collection listed again after this long, as Kubernetes clients do with timeoutSeconds:
- * a connection that died without closing would otherwise freeze the page without a sign.
+ * The stream is ended and opened again after this long, as Kubernetes clients do with timeoutSeconds: a
+ * connection that died without closing would otherwise freeze the page without a sign.
  */
 const WATCH_MAX_MS = 5 * 60_000;
 const RENDER_DELAY_MS = 50;
@@ -40,13 +41,17 @@ const TOKEN_KEY = 'tabby-apiserver-token';
 /** A node's status is stale once it has missed this many of its refreshes. */
 const STALE_PERIODS = 3;
 
+function emptyCollections() {
+  return Object.fromEntries(Object.keys(COLLECTIONS).map((name) => [name, new Map()]));
+}
+
 const state = {
   /** name → Map(namespace/name → object) */
-  objects: Object.fromEntries([...Object.keys(WATCHED), ...Object.keys(POLLED)].map((name) => [name, new Map()])),
+  objects: emptyCollections(),
   /** undefined: not read yet; null: this server has no IPAM view. */
   utilization: undefined,
-  /** watched collection → 'connecting' | 'live' | 'reconnecting' | 'unauthorized' */
-  streams: Object.fromEntries(Object.keys(WATCHED).map((name) => [name, 'connecting'])),
+  /** 'connecting' | 'live' | 'reconnecting' | 'unauthorized' */
+  stream: 'connecting',
   lastUpdated: undefined,
 };
 
@@ -66,7 +71,7 @@ function tokenNeeded() {
     sessionStorage.removeItem(TOKEN_KEY);
     form.hidden = false;
     $('token-input').focus();
-    for (const name of Object.keys(state.streams)) state.streams[name] = 'unauthorized';
+    state.stream = 'unauthorized';
     scheduleRender();
   }
   return new Promise((resolve) => tokenWaiters.push(resolve));
@@ -105,11 +110,6 @@ function touched() {
   scheduleRender();
 }
 
-function setStream(name, value) {
-  state.streams[name] = value;
-  scheduleRender();
-}
-
 function applyEvent(name, event) {
   const objects = state.objects[name];
   if (event.type === 'DELETED') objects.delete(keyOf(event.object));
@@ -118,20 +118,24 @@ function applyEvent(name, event) {
   touched();
 }
 
-/** Reads a watch stream until it ends; returns (to list again) at its end, an ERROR event, a 410 or WATCH_MAX_MS. */
-async function watch(name, path, resourceVersion) {
+function setStream(value) {
+  state.stream = value;
+  scheduleRender();
+}
+
+/**
+ * Reads the stream until it ends: the snapshot up to the BOOKMARK replaces what the page held, then each event is
+ * applied as it comes. Returns at the stream's end, an ERROR event or WATCH_MAX_MS; `live` is called at the BOOKMARK.
+ */
+async function watch(live) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), WATCH_MAX_MS);
   try {
-    const res = await request(
-      `${path}?watch=true&resourceVersion=${encodeURIComponent(resourceVersion)}`,
-      abort.signal,
-    );
-    if (res.status === 410) return void (await res.body?.cancel());
-    if (!res.ok || !res.body) throw new Error(`watch ${path}: HTTP ${res.status}`);
-    setStream(name, 'live');
+    const res = await request(WATCH, abort.signal);
+    if (!res.ok || !res.body) throw new Error(`watch: HTTP ${res.status}`);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
+    let snapshot = emptyCollections();
     let buffered = '';
     for (;;) {
       const { done, value } = await reader.read();
@@ -146,7 +150,19 @@ async function watch(name, path, resourceVersion) {
           await reader.cancel();
           return;
         }
-        applyEvent(name, event);
+        if (event.type === 'BOOKMARK') {
+          state.objects = snapshot;
+          snapshot = undefined;
+          scheduleUtilization();
+          touched();
+          setStream('live');
+          live();
+          continue;
+        }
+        const name = COLLECTION_OF_TYPE.get(`${event.object.apiVersion} ${event.object.kind}`);
+        if (name === undefined) continue;
+        if (snapshot) snapshot[name].set(keyOf(event.object), event.object);
+        else applyEvent(name, event);
       }
     }
   } catch (err) {
@@ -156,46 +172,19 @@ async function watch(name, path, resourceVersion) {
   }
 }
 
-/** Lists a collection into the state; returns the list's resourceVersion. */
-async function list(name, path) {
-  const res = await request(path);
-  if (!res.ok) throw new Error(`list ${path}: HTTP ${res.status}`);
-  const listed = await res.json();
-  const objects = new Map(listed.items.map((object) => [keyOf(object), object]));
-  const held = state.objects[name];
-  const same =
-    objects.size === held.size &&
-    [...objects].every(([key, o]) => held.get(key)?.metadata.resourceVersion === o.metadata.resourceVersion);
-  if (!same) {
-    state.objects[name] = objects;
-    if (MOVE_USAGE.has(name)) scheduleUtilization();
-    touched();
-  }
-  return listed.metadata.resourceVersion;
-}
-
-async function follow(name, path) {
+async function follow() {
   let retryMs = RETRY_MIN_MS;
   for (;;) {
     try {
-      const resourceVersion = await list(name, path);
-      retryMs = RETRY_MIN_MS;
-      await watch(name, path, resourceVersion);
+      await watch(() => {
+        retryMs = RETRY_MIN_MS;
+      });
     } catch (err) {
-      console.warn(`tabby dashboard: ${name}: ${err.message}`);
+      console.warn(`tabby dashboard: ${err.message}`);
     }
-    setStream(name, 'reconnecting');
+    setStream('reconnecting');
     await sleep(retryMs);
     retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
-  }
-}
-
-async function pollPolicies() {
-  for (;;) {
-    for (const [name, path] of Object.entries(POLLED)) {
-      await list(name, path).catch((err) => console.warn(`tabby dashboard: ${name}: ${err.message}`));
-    }
-    await sleep(POLL_MS);
   }
 }
 
@@ -490,10 +479,8 @@ function renderHeader(nodes, reports, endpoints) {
     count('count-endpoints', [...endpoints.values()].flat().length, 'endpoints'),
     count('count-policies', policies, 'policies'),
   );
-  const streams = Object.values(state.streams);
-  const stream = ['unauthorized', 'reconnecting', 'connecting'].find((s) => streams.includes(s)) ?? 'live';
-  $('stream-state').dataset.state = stream;
-  $('stream-state').textContent = stream;
+  $('stream-state').dataset.state = state.stream;
+  $('stream-state').textContent = state.stream;
   const updated = $('last-updated');
   if (state.lastUpdated) {
     updated.dateTime = state.lastUpdated.toISOString();
@@ -513,8 +500,7 @@ function render() {
   renderPolicies();
 }
 
-for (const [name, path] of Object.entries(WATCHED)) void follow(name, path);
-void pollPolicies();
+void follow();
 void refreshUtilization();
 // Ages ("12s ago") and staleness move on without events.
 setInterval(scheduleRender, 1000);

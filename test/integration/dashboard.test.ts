@@ -127,6 +127,30 @@ describe('the dashboard in Chromium', { skip: isRoot ? false : 'needs root' }, (
     assert.ok(elapsed < 2000, `${elapsed} ms`);
   });
 
+  it('shows a policy as it is written, and a second tab of the same browser is live too (one stream each)', async () => {
+    const created = await api('POST', '/apis/projectcalico.org/v3/globalnetworkpolicies', {
+      metadata: { name: 'dashboard-probe' },
+      spec: { selector: 'app == "nothing-here"', types: ['Ingress'], ingress: [{ action: 'Allow' }] },
+    });
+    assert.equal(created.code, 201, JSON.stringify(created.body));
+    const acknowledged = Date.now();
+    await page.getByTestId('policy-GlobalNetworkPolicy--dashboard-probe').waitFor({ timeout: 5000 });
+    assert.ok(Date.now() - acknowledged < 2000, `${Date.now() - acknowledged} ms`);
+
+    const second = await browser.newPage();
+    try {
+      await second.goto(`${base}/ui`);
+      await second.getByTestId('token-input').fill(TOKEN);
+      await second.getByTestId('token-input').press('Enter');
+      await second.locator('[data-testid="stream-state"][data-state="live"]').waitFor({ timeout: 5000 });
+      await second.getByTestId('policy-GlobalNetworkPolicy--dashboard-probe').waitFor({ timeout: 5000 });
+    } finally {
+      await second.close();
+    }
+    assert.equal((await api('DELETE', '/apis/projectcalico.org/v3/globalnetworkpolicies/dashboard-probe')).code, 200);
+    await page.getByTestId('policy-GlobalNetworkPolicy--dashboard-probe').waitFor({ state: 'detached', timeout: 5000 });
+  });
+
   it("shows the node's BGP session Established, then down when the peer stops", async (t) => {
     await page
       .locator(`[data-testid="session-n1-${TOR.address}"][data-state="Established"]`)

@@ -57,6 +57,23 @@ describe('ApiClient against tabby-apiserver (in-memory datastore)', () => {
     );
   });
 
+  it('takes a DELETE that names JSON and sends nothing, and refuses a body that poisons __proto__', async () => {
+    await client.create(pool('empty-delete', '10.90.0.0/16'));
+    const base = api.description.replace('tabby-apiserver at ', '');
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const url = `${base}/apis/projectcalico.org/v3/ippools/empty-delete`;
+    await client.create(pool('poisoned', '10.91.0.0/16'));
+    const poisoned = await fetch(`${base}/apis/projectcalico.org/v3/ippools/poisoned`, {
+      method: 'PATCH',
+      headers: { ...headers, 'content-type': 'application/merge-patch+json' },
+      body: '{"__proto__": {"polluted": true}}',
+    });
+    assert.equal(poisoned.status, 400);
+    assert.equal(({} as { polluted?: boolean }).polluted, undefined);
+    assert.equal((await fetch(url, { method: 'DELETE', headers })).status, 200);
+    await assert.rejects(api.get(ippools, 'empty-delete'), (e) => isDatastoreError(e, 'NotFound'));
+  });
+
   it('refuses a request without the token, saying so', async () => {
     const anonymous = new ApiClient({ server: api.description.replace('tabby-apiserver at ', '') });
     await assert.rejects(anonymous.list(ippools), /a valid bearer token is required \(HTTP 401\)/);
@@ -135,5 +152,63 @@ describe('ApiClient against tabby-apiserver (in-memory datastore)', () => {
     await api.releaseAddress(ip);
     assert.equal((await api.utilization()).pools.find((p) => p.name === 'ipam-pool')!.inUse, 0);
     await assert.rejects(api.releaseAddress(ip), (e) => isIpamError(e, 'NotAssigned'));
+  });
+
+  it('streams several kinds in one watch (/watch/v1): the objects at one revision, a BOOKMARK, then changes', async () => {
+    const base = api.description.replace('tabby-apiserver at ', '');
+    const headers = { authorization: `Bearer ${TOKEN}` };
+    const get = (query: string) => fetch(`${base}/watch/v1?${query}`, { headers });
+    assert.equal((await get('')).status, 400);
+    assert.equal((await get('resources=widgets.projectcalico.org')).status, 404);
+
+    await client.create(pool('multi-pool', '10.80.0.0/16'));
+    const set = await client.create({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'GlobalNetworkSet',
+      metadata: { name: 'multi-set' },
+      spec: { nets: ['198.51.100.0/24'] },
+    });
+    const abort = new AbortController();
+    const res = await fetch(
+      `${base}/watch/v1?resources=globalnetworksets.projectcalico.org,ippools.projectcalico.org&allowWatchBookmarks=true`,
+      { headers, signal: abort.signal },
+    );
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const lines: { type: string; object: Resource }[] = [];
+    let buffered = '';
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!done() && Date.now() < deadline) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        buffered += Buffer.from(chunk.value).toString();
+        const parts = buffered.split('\n');
+        buffered = parts.pop()!;
+        for (const part of parts) if (part) lines.push(JSON.parse(part));
+      }
+    };
+    await until(() => lines.some((l) => l.type === 'BOOKMARK'));
+    const bookmark = lines.findIndex((l) => l.type === 'BOOKMARK');
+    const initial = lines.slice(0, bookmark).map((l) => `${l.type} ${l.object.kind} ${l.object.metadata.name}`);
+    assert.ok(initial.includes('ADDED GlobalNetworkSet multi-set'), initial.join());
+    assert.ok(initial.includes('ADDED IPPool multi-pool'), initial.join());
+    assert.equal(lines[bookmark]!.object.metadata.annotations?.['k8s.io/initial-events-end'], 'true');
+
+    const other = await client.create({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'NetworkSet',
+      metadata: { name: 'not-watched', namespace: 'default' },
+      spec: {},
+    });
+    await client.delete(kindByAlias('globalnetworkset')!, 'multi-set');
+    await client.delete(ippools, 'multi-pool');
+    await until(() => lines.length >= bookmark + 3);
+    abort.abort();
+    const after = lines.slice(bookmark + 1).map((l) => `${l.type} ${l.object.kind} ${l.object.metadata.name}`);
+    assert.deepEqual(after, ['DELETED GlobalNetworkSet multi-set', 'DELETED IPPool multi-pool']);
+    const deletedAt = Number(lines[bookmark + 1]!.object.metadata.resourceVersion);
+    assert.ok(deletedAt > Number(other.metadata.resourceVersion), 'a DELETED object carries its deletion revision');
+    assert.ok(deletedAt > Number(set.metadata.resourceVersion));
   });
 });

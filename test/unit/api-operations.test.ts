@@ -243,7 +243,7 @@ describe('tabby-apiserver /openapi.json', () => {
       const list = collection!.get!;
       assert.deepEqual(
         list.parameters!.map((p) => p.$ref.split('/').pop()),
-        ['watch', 'labelSelector', 'limit', 'continue', 'resourceVersion'],
+        ['watch', 'labelSelector', 'limit', 'continue', 'resourceVersion', 'allowWatchBookmarks'],
       );
       assert.deepEqual(Object.keys(item!.patch!.requestBody!.content), ['application/merge-patch+json']);
       const codes = new Set(
@@ -256,6 +256,12 @@ describe('tabby-apiserver /openapi.json', () => {
       assert.ok(document.paths[path]?.get, path);
     }
     assert.ok(document.paths['/ipam/v1/release']?.post);
+    assert.deepEqual(
+      (document.paths['/watch/v1']!.get as unknown as { parameters: { $ref: string }[] }).parameters.map((p) =>
+        p.$ref.split('/').pop(),
+      ),
+      ['resources', 'labelSelector', 'resourceVersion', 'allowWatchBookmarks'],
+    );
     assert.deepEqual((document.paths['/healthz']!.get as unknown as { security: unknown[] }).security, []);
   });
 
