@@ -24,6 +24,11 @@ export interface NodeConfig {
   felixDisabled: boolean;
   /** TABBY_NETWORKING_BACKEND / CALICO_NETWORKING_BACKEND: `bird` (BGP, the default), `vxlan` or `none` (no BGP). */
   bgpEnabled: boolean;
+  /**
+   * TABBY_NODE_STATUS_PERIOD: the updatePeriodSeconds of the CalicoNodeStatus the node creates for itself when none
+   * exists (0: create none, report only into those users create, as Calico).
+   */
+  nodeStatusPeriodSeconds: number;
 }
 
 export interface DefaultPoolConfig {
@@ -54,6 +59,8 @@ TABBY_IPV4POOL_BLOCK_SIZE (26), TABBY_IPV4POOL_IPIP (Always), TABBY_IPV4POOL_VXL
 TABBY_IPV4POOL_NAT_OUTGOING (true); the CALICO_ names are accepted too.
 TABBY_DISABLE_FELIX=true (or CALICO_DISABLE_FELIX) runs it without programming the dataplane;
 TABBY_NETWORKING_BACKEND=vxlan|none (or CALICO_NETWORKING_BACKEND) runs it without BGP.
+TABBY_NODE_STATUS_PERIOD (default 10s; 0 creates none) is the refresh period of the CalicoNodeStatus the node
+creates for itself when none reports it: every node watches these, so a large cluster wants a longer one.
 `;
 
 const FLAGS = {
@@ -113,6 +120,15 @@ function networkingBackend(env: NodeJS.ProcessEnv): 'bird' | 'vxlan' | 'none' {
     throw new ConfigError(`TABBY_NETWORKING_BACKEND: must be bird, vxlan or none, got "${value}"`);
   }
   return value;
+}
+
+function nodeStatusPeriod(env: NodeJS.ProcessEnv): number {
+  const text = env.TABBY_NODE_STATUS_PERIOD ?? '10s';
+  const ms = parseGoDuration(text.trim());
+  if (ms === undefined || ms % 1000 !== 0) {
+    throw new ConfigError(`TABBY_NODE_STATUS_PERIOD: "${text}" is not a whole number of seconds such as 10s or 1m`);
+  }
+  return ms / 1000;
 }
 
 /** The configuration, or undefined when --help was asked for. */
@@ -181,5 +197,6 @@ export function parseNodeConfig(argv: string[], env: NodeJS.ProcessEnv): NodeCon
     defaultPool: defaultPool(env),
     felixDisabled: /^(true|1|yes)$/i.test(env.TABBY_DISABLE_FELIX ?? env.CALICO_DISABLE_FELIX ?? ''),
     bgpEnabled: networkingBackend(env) === 'bird',
+    nodeStatusPeriodSeconds: nodeStatusPeriod(env),
   };
 }

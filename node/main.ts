@@ -194,6 +194,7 @@ export async function main(argv: string[]): Promise<void> {
       felix: () => felix?.status(),
     },
     log,
+    cfg.nodeStatusPeriodSeconds,
   );
   statusReporter.start();
   log(`ready: ${backend.description}, run dir ${cfg.runDir}`);

@@ -37,11 +37,8 @@ export interface NodeStatusSources {
   felix(): Pick<FelixStatus, 'inSync' | 'endpoints' | 'policies' | 'lastApplyAt'> | undefined;
 }
 
-/** What a node creates for itself when nobody asked (tabby's choice, see above). */
-export const DEFAULT_NODE_STATUS_SPEC = {
-  classes: ['Agent', 'BGP'] as NodeStatusClass[],
-  updatePeriodSeconds: 10,
-};
+/** The classes of what a node creates for itself when nobody asked (tabby's choice, see above). */
+export const OWN_NODE_STATUS_CLASSES: NodeStatusClass[] = ['Agent', 'BGP'];
 
 const POLL_MS = 1000;
 const KIND = kindByAlias('caliconodestatus')!;
@@ -185,6 +182,8 @@ export class NodeStatusReporter {
     private readonly nodeName: string,
     private readonly sources: NodeStatusSources,
     private readonly log: Log,
+    /** The updatePeriodSeconds of the object this node creates for itself; 0: it creates none. */
+    private readonly ownPeriodSeconds: number,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.client = new ResourceClient(backend);
@@ -219,7 +218,9 @@ export class NodeStatusReporter {
     if (!this.synced || this.ticking) return;
     this.ticking = true;
     try {
-      if (this.objects.size === 0 && !this.nameTaken) await this.attempt(() => this.createOwn());
+      if (this.objects.size === 0 && !this.nameTaken && this.ownPeriodSeconds > 0) {
+        await this.attempt(() => this.createOwn());
+      }
       for (const object of [...this.objects.values()]) await this.attempt(() => this.report(object));
     } finally {
       this.ticking = false;
@@ -244,7 +245,7 @@ export class NodeStatusReporter {
         apiVersion: KIND.apiVersion,
         kind: KIND.kind,
         metadata: { name: this.nodeName },
-        spec: { node: this.nodeName, ...DEFAULT_NODE_STATUS_SPEC },
+        spec: { node: this.nodeName, classes: OWN_NODE_STATUS_CLASSES, updatePeriodSeconds: this.ownPeriodSeconds },
       });
       this.nameTaken = true;
       this.hold(created);

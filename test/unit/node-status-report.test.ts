@@ -9,7 +9,6 @@ import { FELIX_KINDS } from '../../felix/calc/inputs';
 import { type BgpSpeakerInfo, NODE_BGP_KINDS, type NodePeerStatus } from '../../node/bgp';
 import {
   type CalicoNodeStatusResource,
-  DEFAULT_NODE_STATUS_SPEC,
   NodeStatusReporter,
   type NodeStatusSources,
   reportDue,
@@ -180,11 +179,15 @@ describe('NodeStatusReporter', () => {
     (await backend.get(CNS, name)) as CalicoNodeStatusResource;
 
   /** A reporter for node n1 over a fresh store, with a log and a clock the test drives. */
-  async function reporterFor(backend = new MemoryBackend(), init: Parameters<typeof sources>[0] = {}) {
+  async function reporterFor(
+    backend = new MemoryBackend(),
+    init: Parameters<typeof sources>[0] = {},
+    ownPeriodSeconds = 10,
+  ) {
     const { state, view } = sources({ speaker: SPEAKER, ...init });
     const log: string[] = [];
     const time = clock();
-    const reporter = new NodeStatusReporter(backend, 'n1', view, (l) => log.push(l), time.now);
+    const reporter = new NodeStatusReporter(backend, 'n1', view, (l) => log.push(l), ownPeriodSeconds, time.now);
     reporter.start();
     await settle();
     return { backend, reporter, state, log, time };
@@ -197,10 +200,20 @@ describe('NodeStatusReporter', () => {
     try {
       await reporter.tick();
       const own = await read(backend, 'n1');
-      assert.deepEqual(own.spec, { node: 'n1', ...DEFAULT_NODE_STATUS_SPEC });
+      assert.deepEqual(own.spec, { node: 'n1', classes: ['Agent', 'BGP'], updatePeriodSeconds: 10 });
       assert.equal(own.status?.lastUpdated, '2025-01-02T03:00:00.000Z');
       assert.equal(own.status?.bgp?.numberEstablishedV4, 1);
       assert.equal(own.status?.agent?.birdV4?.state, 'Ready');
+    } finally {
+      reporter.stop();
+    }
+  });
+
+  it('creates none of its own with TABBY_NODE_STATUS_PERIOD=0 (as Calico: only what users create)', async () => {
+    const { backend, reporter } = await reporterFor(undefined, {}, 0);
+    try {
+      await reporter.tick();
+      assert.deepEqual((await backend.list(CNS)).items, []);
     } finally {
       reporter.stop();
     }

@@ -80,11 +80,15 @@ describe('tabby-node flags', () => {
     assert.equal(c.metricsPort, 9091);
     assert.equal(c.bgpEnabled, true);
     assert.equal(c.defaultPool.ipipMode, 'Always');
+    assert.equal(c.nodeStatusPeriodSeconds, 10);
     const d = parseNodeConfig(['--ip', '192.0.2.11/24', '--as', '65001'], {
       ...env,
       CALICO_NETWORKING_BACKEND: 'vxlan',
       CALICO_IPV4POOL_IPIP: 'never',
+      TABBY_NODE_STATUS_PERIOD: '1m',
     })!;
+    assert.equal(d.nodeStatusPeriodSeconds, 60);
+    assert.equal(parseNodeConfig([], { ...env, TABBY_NODE_STATUS_PERIOD: '0' })!.nodeStatusPeriodSeconds, 0);
     assert.equal(d.ip, '192.0.2.11/24');
     assert.equal(d.asNumber, 65001);
     assert.equal(d.bgpEnabled, false);
@@ -97,6 +101,7 @@ describe('tabby-node flags', () => {
       [['--as', '0'], {}, /--as: "0" is not an AS number/],
       [['--health-port', '70000'], {}, /--health-port: "70000" is not a port/],
       [[], { TABBY_NETWORKING_BACKEND: 'gobgp' }, /TABBY_NETWORKING_BACKEND: must be bird, vxlan or none/],
+      [[], { TABBY_NODE_STATUS_PERIOD: '1.5s' }, /TABBY_NODE_STATUS_PERIOD: "1\.5s" is not a whole number of seconds/],
       [['--node-name', 'Node_1'], {}, /--node-name: "Node_1" is not a valid node name/],
       [['--bogus'], {}, /Unknown option '--bogus'/],
     ] as [string[], Record<string, string>, RegExp][]) {
