@@ -151,7 +151,15 @@ export class ApiClient implements ResourceStore, IpamOperations {
         buffered = lines.pop()!;
         for (const line of lines) {
           if (ended || line.trim() === '') continue;
-          const event = JSON.parse(line) as { type: string; object: Resource | Status };
+          let event: { type: string; object: Resource | Status };
+          try {
+            event = JSON.parse(line);
+          } catch {
+            end(
+              new DatastoreError('Unavailable', `${this.description}: a watch event is not JSON: ${line.slice(0, 80)}`),
+            );
+            return;
+          }
           if (event.type === 'ERROR') {
             end(this.errorOf({ code: (event.object as Status).code ?? 500, body: event.object }));
             return;

@@ -23,6 +23,7 @@ import { SelectorParseError } from '../policy';
 import type { TokenTable, TokenUser } from './auth';
 import { DASHBOARD_PATHS, registerDashboard } from './dashboard';
 import { registerIpamRoutes } from './ipam-routes';
+import { ListCache } from './list-cache';
 import { ApiMetrics, registerMetrics } from './metrics';
 import { registerApiDocs } from './openapi';
 import { decodeContinue, encodeContinue } from './paths';
@@ -260,6 +261,7 @@ const isTrue = (value: string | undefined) => value === 'true' || value === '1';
 
 export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
   const client = new ResourceClient(opts.backend, ipPoolDeletionHooks(opts.backend));
+  const lists = new ListCache(opts.backend);
   const metrics = new ApiMetrics();
   const app = Fastify({
     logger: opts.logger ?? false,
@@ -346,19 +348,11 @@ export function buildApiServer(opts: ApiServerOptions): FastifyInstance {
       const watch = { kinds: [kind], options, resourceVersion, bookmarks: isTrue(allowWatchBookmarks) };
       return watchResources(client, watch, reply, metrics);
     }
-    const list = (metadata: Record<string, string>, items: Resource[]) => ({
-      apiVersion: kind.apiVersion,
-      kind: `${kind.kind}List`,
-      metadata,
-      items,
-    });
     const page = listPageOf(req.query);
-    if (!page) {
-      const { items, revision } = await client.listAt(kind, options);
-      return list({ resourceVersion: revision }, items);
-    }
+    if (!page) return reply.type('application/json; charset=utf-8').send(await lists.list(kind, options));
     const { items, revision, next } = await client.listPage(kind, options, page.limit, page.from);
-    return list({ resourceVersion: revision, ...(next ? { continue: encodeContinue(next) } : {}) }, items);
+    const metadata = { resourceVersion: revision, ...(next ? { continue: encodeContinue(next) } : {}) };
+    return { apiVersion: kind.apiVersion, kind: `${kind.kind}List`, metadata, items };
   };
   const create = async (req: FastifyRequest<{ Params: ResourcePath }>, reply: FastifyReply) => {
     const kind = kindOfPath(req.params);

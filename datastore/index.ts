@@ -43,6 +43,7 @@ export { MemoryBackend } from './memory';
 export * from './model';
 export type { ObjectMeta, Resource, ResourceKey } from './resource';
 export { listKinds, watchKinds } from './several-kinds';
+export { decodeStored } from './stored';
 export {
   KvSyncer,
   type SyncCallbacks,

@@ -4,9 +4,11 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient, buildApiServer, TokenTable } from '../../api';
+import { ListCache } from '../../api/list-cache';
 import {
   isDatastoreError,
   kindByAlias,
+  type ListOptions,
   MemoryBackend,
   type Resource,
   ResourceClient,
@@ -210,5 +212,42 @@ describe('ApiClient against tabby-apiserver (in-memory datastore)', () => {
     const deletedAt = Number(lines[bookmark + 1]!.object.metadata.resourceVersion);
     assert.ok(deletedAt > Number(other.metadata.resourceVersion), 'a DELETED object carries its deletion revision');
     assert.ok(deletedAt > Number(set.metadata.resourceVersion));
+  });
+});
+
+describe('ListCache', () => {
+  it('answers what ResourceClient.listAt does, through creates, changes, deletes, namespaces and selectors', async () => {
+    const backend = new MemoryBackend();
+    const client = new ResourceClient(backend);
+    const cache = new ListCache(backend);
+    const sets = kindByAlias('networkset')!;
+    const set = (name: string, namespace: string, role: string): Resource => ({
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'NetworkSet',
+      metadata: { name, namespace, labels: { role } },
+      spec: { nets: ['198.51.100.0/24'] },
+    });
+    const same = async (options: ListOptions) => {
+      const cached = JSON.parse(await cache.list(sets, options)) as { kind: string; metadata: object; items: unknown };
+      const { items, revision } = await client.listAt(sets, options);
+      assert.deepEqual(cached, {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'NetworkSetList',
+        metadata: { resourceVersion: revision },
+        items,
+      });
+    };
+    await same({});
+    await client.create(set('a', 'x', 'web'));
+    await client.create(set('b', 'y', 'db'));
+    await same({});
+    await same({ namespace: 'x' });
+    const a = await client.get(sets, 'a', 'x');
+    await client.replace({ ...a, metadata: { ...a.metadata, labels: { role: 'db' } } });
+    await same({});
+    await same({ labelSelector: 'role == "db"' });
+    await client.delete(sets, 'b', 'y');
+    await same({});
+    await same({ namespace: 'y' });
   });
 });
