@@ -1,7 +1,8 @@
 // tabby-apiserver's HTTP surface (CONTRACT §5), over the same ResourceClient tabbyctl writes through (so the same
-// defaults and validation): Kubernetes-style resource paths for every kind, errors as Kubernetes Status objects,
-// bearer tokens, health, watch; /ipam/v1 (ipam-routes.ts), /metrics (metrics.ts), /openapi.json and the /docs page
-// (openapi.ts).
+// defaults and validation): Kubernetes-style resource paths for every kind (whole lists from list-cache.ts, pages
+// with limit/continue), errors as Kubernetes Status objects, bearer tokens and client certificates, health, watch
+// of one kind or several (/watch/v1); /ipam/v1 (ipam-routes.ts), /metrics (metrics.ts), /openapi.json and the /docs
+// page (openapi.ts), the dashboard at /ui (dashboard.ts).
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
