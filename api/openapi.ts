@@ -6,6 +6,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import { type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { CALICO_API_VERSION, KINDS, type KindInfo, kindId, RESOURCE_SCHEMAS } from '../datastore';
+import { UtilizationSchema } from '../ipam';
 import { StatusSchema } from './status';
 
 /** A part of the document, as JSON: openapi-types' 3.1 typings cannot type a 3.1 path item (they mix in 3.0's). */
@@ -237,21 +238,8 @@ function kindPaths(kind: KindInfo): Record<string, Json> {
 
 // ---- /ipam/v1 (api/ipam-routes.ts): what `tabbyctl ipam show|check|release` ask.
 
-const BlockUsageSchema = Type.Object({ cidr: Type.String(), capacity: Type.Integer(), inUse: Type.Integer() });
-
 const IPAM_SCHEMAS: Record<string, TSchema> = {
-  'ipam.v1.Utilization': Type.Object({
-    pools: Type.Array(
-      Type.Object({
-        name: Type.String(),
-        cidr: Type.String(),
-        capacity: Type.Integer(),
-        inUse: Type.Integer(),
-        blocks: Type.Array(BlockUsageSchema),
-      }),
-    ),
-    orphanBlocks: Type.Array(BlockUsageSchema, { description: 'Blocks in no pool (their pool was deleted)' }),
-  }),
+  'ipam.v1.Utilization': UtilizationSchema,
   'ipam.v1.BlockList': Type.Object({
     items: Type.Array(
       Type.Object(

@@ -30,6 +30,7 @@ export {
   ipamUtilization,
   type PoolUsage,
   type Utilization,
+  UtilizationSchema,
 } from './operations';
 export {
   type AffinityRelease,

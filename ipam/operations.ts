@@ -2,6 +2,7 @@
 // consistency report, releasing one address. DatastoreIpamOperations answers from the datastore; tabby-apiserver
 // serves the same answers under /ipam/v1 and its client implements this interface over HTTP, so tabbyctl runs
 // the one set of commands either way.
+import { type Static, Type } from '@sinclair/typebox';
 import { type Backend, kindByAlias, type Resource } from '../datastore';
 import { parseCidr } from '../datastore/model/net';
 import { IpamAllocator } from './allocator';
@@ -9,25 +10,26 @@ import { type AllocationBlock, blockCidr, inUseCount } from './block';
 import { checkIpam, type IpamCheckReport, readIpamSnapshot, readUsage } from './check';
 import { cidrSize, ipv4InCidr, parseIpv4Cidr } from './ipv4';
 
-export interface BlockUsage {
-  cidr: string;
-  capacity: number;
-  inUse: number;
-}
+// The usage report as schemas: its types here, and tabby-apiserver's OpenAPI document for /ipam/v1/utilization.
+export const BlockUsageSchema = Type.Object({ cidr: Type.String(), capacity: Type.Integer(), inUse: Type.Integer() });
 
-export interface PoolUsage {
-  name: string;
-  cidr: string;
-  capacity: number;
-  inUse: number;
-  blocks: BlockUsage[];
-}
+export const PoolUsageSchema = Type.Object({
+  name: Type.String(),
+  cidr: Type.String(),
+  capacity: Type.Integer(),
+  inUse: Type.Integer(),
+  blocks: Type.Array(BlockUsageSchema),
+});
 
-export interface Utilization {
-  pools: PoolUsage[];
-  /** Blocks inside no pool (their pool was deleted): shown with --show-blocks only, as calicoctl does. */
-  orphanBlocks: BlockUsage[];
-}
+export const UtilizationSchema = Type.Object({
+  pools: Type.Array(PoolUsageSchema),
+  // Shown with --show-blocks only, as calicoctl does.
+  orphanBlocks: Type.Array(BlockUsageSchema, { description: 'Blocks in no pool (their pool was deleted)' }),
+});
+
+export type BlockUsage = Static<typeof BlockUsageSchema>;
+export type PoolUsage = Static<typeof PoolUsageSchema>;
+export type Utilization = Static<typeof UtilizationSchema>;
 
 function blockBase(block: AllocationBlock): number {
   return blockCidr(block).base;
