@@ -1,14 +1,8 @@
 // `tabbyctl node status`: Calico's BGP status table, read from a node's status socket (CONTRACT §3, §4), or, through
 // tabby-apiserver, from the CalicoNodeStatus the node reports into the datastore.
 import path from 'node:path';
-import {
-  type CalicoNodePeer,
-  type CalicoNodeStatusSpec,
-  type CalicoNodeStatusStatus,
-  kindByAlias,
-  type Resource,
-  type ResourceClient,
-} from '../datastore';
+import { kindByAlias, type ResourceClient } from '../datastore';
+import { type CalicoNodeStatusResource, PEER_TYPES } from '../node/status-report';
 import { readStatus } from '../node/status-server';
 
 interface PeerStatus {
@@ -66,13 +60,7 @@ export async function nodeStatus(runDir: string): Promise<string> {
 }
 
 /** CalicoNodeStatus' peer types as the status socket (and calicoctl's table) names them. */
-const PEER_TYPE_NAME: Record<NonNullable<CalicoNodePeer['type']>, string> = {
-  NodeMesh: 'node-to-node mesh',
-  NodePeer: 'node specific',
-  GlobalPeer: 'global',
-};
-
-type CalicoNodeStatusResource = Resource<CalicoNodeStatusSpec> & { status?: CalicoNodeStatusStatus };
+const PEER_TYPE_NAME = new Map(PEER_TYPES.map(([name, calico]) => [calico, name]));
 
 /** A report older than this many update periods means the node stopped reporting. */
 const STALE_PERIODS = 3;
@@ -88,7 +76,7 @@ export async function reportedNodeStatus(client: ResourceClient, node: string, n
   if (!report?.status) throw new Error(`node "${node}" reports no BGP status (no CalicoNodeStatus with its BGP class)`);
   const peers = (report.status.bgp?.peersV4 ?? []).map((p) => ({
     address: p.peerIP ?? '',
-    type: p.type ? PEER_TYPE_NAME[p.type] : '',
+    type: (p.type && PEER_TYPE_NAME.get(p.type)) ?? '',
     state: p.state ?? '',
     since: p.since ?? '',
     info: '',

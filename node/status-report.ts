@@ -43,12 +43,13 @@ export const OWN_NODE_STATUS_CLASSES: NodeStatusClass[] = ['Agent', 'BGP'];
 const POLL_MS = 1000;
 const KIND = kindByAlias('caliconodestatus')!;
 
-/** CONTRACT §3's peer types (`calicoctl node status`) as Calico's CalicoNodeStatus names them. */
-const CALICO_PEER_TYPE: Record<string, CalicoNodePeer['type']> = {
-  'node-to-node mesh': 'NodeMesh',
-  'node specific': 'NodePeer',
-  global: 'GlobalPeer',
-};
+/** CONTRACT §3's peer types (`calicoctl node status`), each with the name Calico's CalicoNodeStatus gives it. */
+export const PEER_TYPES: readonly (readonly [string, NonNullable<CalicoNodePeer['type']>])[] = [
+  ['node-to-node mesh', 'NodeMesh'],
+  ['node specific', 'NodePeer'],
+  ['global', 'GlobalPeer'],
+];
+const CALICO_PEER_TYPE = new Map(PEER_TYPES);
 
 const isIpv6 = (address: string) => address.includes(':');
 
@@ -59,7 +60,7 @@ function bgpStatus(peers: NodePeerStatus[]): CalicoNodeStatusStatus['bgp'] {
     const established = mine.filter((p) => p.state === 'Established').length;
     const reported: CalicoNodePeer[] = mine.map((p) => ({
       peerIP: p.address,
-      ...(CALICO_PEER_TYPE[p.type] ? { type: CALICO_PEER_TYPE[p.type] } : {}),
+      ...(CALICO_PEER_TYPE.has(p.type) ? { type: CALICO_PEER_TYPE.get(p.type) } : {}),
       state: p.state as CalicoNodePeer['state'],
       since: p.since,
     }));
@@ -82,7 +83,7 @@ function bgpStatus(peers: NodePeerStatus[]): CalicoNodeStatusStatus['bgp'] {
  * the RIB; what this node originates (its blocks, borrowed addresses) comes from BIRD's static protocol in Calico.
  */
 function routesStatus(routes: SpeakerRoute[], peers: NodePeerStatus[]): CalicoNodeStatusStatus['routes'] {
-  const peerType = new Map(peers.map((p) => [p.address, CALICO_PEER_TYPE[p.type]]));
+  const peerType = new Map(peers.map((p) => [p.address, CALICO_PEER_TYPE.get(p.type)]));
   const reported: CalicoNodeRoute[] = routes.map((r) => ({
     type: r.best ? 'FIB' : 'RIB',
     destination: r.prefix,
