@@ -11,12 +11,14 @@ import {
   KINDS,
   type KindInfo,
   kindOfPlural,
+  kindOfResource,
   type ListCursor,
   type ListOptions,
   listKinds,
   listMatcher,
   type Resource,
   ResourceClient,
+  resourceName,
   watchKinds,
 } from '../datastore';
 import { DatastoreIpamOperations, ipPoolDeletionHooks } from '../ipam';
@@ -190,7 +192,7 @@ async function watchResources(
     fail(400, 'BadRequest', `resourceVersion must be a number, got "${after}"`);
   }
   reply.hijack();
-  metrics.watchStarted(reply, kinds.length === 1 ? `${kinds[0]!.plural}.${kinds[0]!.group}` : SEVERAL_RESOURCES);
+  metrics.watchStarted(reply, kinds.length === 1 ? resourceName(kinds[0]!) : SEVERAL_RESOURCES);
   const res = reply.raw;
   // The client left while the list was read: no stream to open, and 'close' has already fired.
   if (res.destroyed) return;
@@ -250,9 +252,8 @@ function kindsOfResources(text: string | undefined): KindInfo[] {
   }
   const kinds = new Set<KindInfo>();
   for (const resource of text.split(',').map((r) => r.trim())) {
-    const dot = resource.indexOf('.');
-    const kind = KINDS.find((k) => k.plural === resource.slice(0, dot) && k.group === resource.slice(dot + 1));
-    if (dot < 0 || !kind) fail(404, 'NotFound', `the server could not find the requested resource (${resource})`);
+    const kind = kindOfResource(resource);
+    if (!kind) fail(404, 'NotFound', `the server could not find the requested resource (${resource})`);
     kinds.add(kind);
   }
   return [...kinds];

@@ -9,7 +9,15 @@
 // (dist/bin/tabby-apiserver) with a token file; the load generator runs in this process.
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { EtcdBackend, etcdKey, kindByAlias, kindPrefix, type Resource, ResourceClient } from '../datastore';
+import {
+  EtcdBackend,
+  etcdKey,
+  kindByAlias,
+  kindPrefix,
+  prefixRangeEnd,
+  type Resource,
+  ResourceClient,
+} from '../datastore';
 import { startEtcd } from '../test/harness';
 import { API_TOKEN, startApiServer } from '../test/support/apiserver';
 import { machine, markdownTable, median, memoryOf, positiveInteger } from './support/report';
@@ -50,13 +58,6 @@ function netset(i: number): Resource {
 
 function base64(text: string | Buffer): string {
   return Buffer.from(text).toString('base64');
-}
-
-/** etcd's range end for a prefix: the prefix with its last byte incremented. */
-function prefixEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  end[end.length - 1]! += 1;
-  return end;
 }
 
 interface Case {
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
 
     const etcdUrl = etcd.endpoints[0]!;
     const prefix = kindPrefix(policies, NAMESPACE);
-    const rangeBody = JSON.stringify({ key: base64(prefix), range_end: base64(prefixEnd(prefix)) });
+    const rangeBody = JSON.stringify({ key: base64(prefix), range_end: base64(prefixRangeEnd(prefix)) });
     const ranged = (await (await fetch(`${etcdUrl}/v3/kv/range`, { method: 'POST', body: rangeBody })).json()) as {
       count: string;
     };

@@ -5,7 +5,7 @@ import { noop } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IResponseOp, type IWatchResponse } from 'etcd3';
 import type { Backend, ListPage, ListResult, Watch, WatchEvent, WatchHandlers, WatchOptions } from './backend';
 import { alreadyExists, conflict, DatastoreError, notFound, unavailable } from './errors';
-import { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
+import { etcdKey, kindPrefix, parseEtcdKey, prefixRangeEnd, RESOURCES_PREFIX } from './keys';
 import { type KindInfo, resolveKind } from './kinds';
 import { isKvDelete, type KvEvent, type KvGuard, type KvPair, type KvWatchHandlers, type KvWrite } from './kv';
 import type { Resource } from './resource';
@@ -14,13 +14,6 @@ import { decodeStored, encodeStored } from './stored';
 export interface EtcdBackendOptions {
   /** Deadline of each request; an unreachable etcd is reported within it (default 4 s). */
   requestTimeoutMs?: number;
-}
-
-/** The key range [key, rangeEnd) that holds every key starting with prefix. */
-function prefixRangeEnd(prefix: string): Buffer {
-  const end = Buffer.from(prefix);
-  end[end.length - 1]++;
-  return end;
 }
 
 export class EtcdBackend implements Backend {

@@ -28,7 +28,7 @@ export {
 } from './client';
 export { DatastoreError, type DatastoreErrorCode, isDatastoreError } from './errors';
 export { EtcdBackend, type EtcdBackendOptions } from './etcd';
-export { etcdKey, kindPrefix, parseEtcdKey, RESOURCES_PREFIX } from './keys';
+export { etcdKey, kindPrefix, parseEtcdKey, prefixRangeEnd, RESOURCES_PREFIX } from './keys';
 export * from './kinds';
 export {
   isKvDelete,

@@ -1,11 +1,16 @@
 // Calico's etcd v3 key layout: /calico/resources/v3/<group>/<plural>/[<namespace>/]<name>.
 // Calico's own kinds live under projectcalico.org; Kubernetes NetworkPolicy under networking.k8s.io.
-import { KINDS, type KindInfo } from './kinds';
+import { type KindInfo, kindOfResource } from './kinds';
 import type { ResourceKey } from './resource';
 
 export const RESOURCES_PREFIX = '/calico/resources/v3/';
 
-const byGroupPlural = new Map<string, KindInfo>(KINDS.map((k) => [`${k.group}/${k.plural}`, k]));
+/** etcd's end of the key range [prefix, end) that holds every key starting with prefix. */
+export function prefixRangeEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]++;
+  return end;
+}
 
 export function kindPrefix(kind: KindInfo, namespace?: string): string {
   const base = `${RESOURCES_PREFIX}${kind.group}/${kind.plural}/`;
@@ -20,7 +25,7 @@ export function etcdKey(kind: KindInfo, name: string, namespace?: string): strin
 export function parseEtcdKey(key: string): { kind: KindInfo; key: ResourceKey } | undefined {
   if (!key.startsWith(RESOURCES_PREFIX)) return undefined;
   const parts = key.slice(RESOURCES_PREFIX.length).split('/');
-  const kind = byGroupPlural.get(`${parts[0]}/${parts[1]}`);
+  const kind = kindOfResource(`${parts[1]}.${parts[0]}`);
   if (!kind) return undefined;
   if (kind.namespaced && parts.length === 4) {
     return { kind, key: { apiVersion: kind.apiVersion, kind: kind.kind, namespace: parts[2], name: parts[3] } };

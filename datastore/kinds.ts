@@ -101,6 +101,18 @@ export function kindOf(apiVersion: string, kind: string): KindInfo | undefined {
   return KINDS.find((k) => k.apiVersion === apiVersion && k.kind === kind);
 }
 
+/** `<plural>.<group>`, as Kubernetes names a resource: `nodes.projectcalico.org`. */
+export function resourceName(k: KindInfo): string {
+  return `${k.plural}.${k.group}`;
+}
+
+const byResourceName = new Map(KINDS.map((k) => [resourceName(k), k]));
+
+/** The kind a resource name (`<plural>.<group>`) names. */
+export function kindOfResource(name: string): KindInfo | undefined {
+  return byResourceName.get(name);
+}
+
 /** The kind a REST path names, from its `<group>/<version>` and plural. */
 export function kindOfPlural(apiVersion: string, plural: string): KindInfo | undefined {
   return KINDS.find((k) => k.apiVersion === apiVersion && k.plural === plural);
