@@ -105,6 +105,8 @@ function routesStatus(routes: SpeakerRoute[], peers: NodePeerStatus[]): CalicoNo
 export function reportedStatus(
   classes: readonly NodeStatusClass[],
   sources: NodeStatusSources,
+  /** The Routes class as last reported, to keep instead of walking the RIB again. */
+  knownRoutes?: CalicoNodeStatusStatus['routes'],
 ): CalicoNodeStatusStatus {
   const status: CalicoNodeStatusStatus = {
     agent: { birdV4: {}, birdV6: {} },
@@ -142,7 +144,7 @@ export function reportedStatus(
   const wantsRoutes = classes.includes('Routes');
   const peers = wantsBgp || wantsRoutes ? sources.peers() : [];
   if (wantsBgp) status.bgp = bgpStatus(peers);
-  if (wantsRoutes) status.routes = routesStatus(sources.routes(), peers);
+  if (wantsRoutes) status.routes = knownRoutes ?? routesStatus(sources.routes(), peers);
   return status;
 }
 
@@ -153,13 +155,19 @@ export function reportDue(
   now: Date,
   specAlreadyReported: boolean,
 ): boolean {
-  const { lastUpdated, ...stored } = object.status ?? {};
+  const { lastUpdated: _, ...stored } = object.status ?? {};
   const changed = JSON.stringify(stored) !== JSON.stringify(status);
-  const periodSeconds = object.spec?.updatePeriodSeconds ?? 0;
   // Period 0: no refresh; Calico then reports when the spec is created or changed, and only what changed.
-  if (periodSeconds === 0) return changed && !specAlreadyReported;
-  if (changed || !lastUpdated) return true;
-  return now.getTime() - Date.parse(lastUpdated) >= periodSeconds * 1000;
+  if ((object.spec?.updatePeriodSeconds ?? 0) === 0) return changed && !specAlreadyReported;
+  return changed || refreshDue(object, now);
+}
+
+/** Whether an object's refresh period is up (never with period 0). */
+function refreshDue(object: CalicoNodeStatusResource, now: Date): boolean {
+  const periodSeconds = object.spec?.updatePeriodSeconds ?? 0;
+  const lastUpdated = object.status?.lastUpdated;
+  if (periodSeconds === 0) return false;
+  return !lastUpdated || now.getTime() - Date.parse(lastUpdated) >= periodSeconds * 1000;
 }
 
 const revision = (r: Resource) => Number(r.metadata.resourceVersion ?? 0);
@@ -260,9 +268,13 @@ export class NodeStatusReporter {
   private async report(object: CalicoNodeStatusResource): Promise<void> {
     const name = object.metadata.name;
     const spec = JSON.stringify(object.spec);
-    const status = reportedStatus(object.spec?.classes ?? [], this.sources);
+    const specReported = this.reportedSpecs.get(name) === spec;
     const now = this.now();
-    if (!reportDue(object, status, now, this.reportedSpecs.get(name) === spec)) {
+    // The RIB is walked for a new spec or a refresh that is due anyway, not on every tick: that would walk every
+    // route once a second. Sessions and the agent are read each tick, so their changes are written at once.
+    const knownRoutes = specReported && !refreshDue(object, now) ? object.status?.routes : undefined;
+    const status = reportedStatus(object.spec?.classes ?? [], this.sources, knownRoutes);
+    if (!reportDue(object, status, now, specReported)) {
       // Nothing to write for this spec now: with period 0, nothing later either (until the spec changes).
       this.reportedSpecs.set(name, spec);
       return;

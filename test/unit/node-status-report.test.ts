@@ -41,6 +41,8 @@ function sources(init: Partial<{ speaker: BgpSpeakerInfo; peers: NodePeerStatus[
     speaker: init.speaker as BgpSpeakerInfo | undefined,
     peers: init.peers ?? [],
     routes: init.routes,
+    /** How often the RIB was walked. */
+    walks: 0,
     felix: { inSync: true, endpoints: 3, policies: 2, lastApplyAt: Date.parse('2025-01-02T03:04:06Z') } as
       | { inSync: boolean; endpoints: number; policies: number; lastApplyAt: number }
       | undefined,
@@ -50,6 +52,7 @@ function sources(init: Partial<{ speaker: BgpSpeakerInfo; peers: NodePeerStatus[
     peers: () => state.peers,
     routes: () => {
       if (!state.routes) throw new Error('routes() called without the Routes class');
+      state.walks++;
       return state.routes;
     },
     felix: () => state.felix,
@@ -204,6 +207,32 @@ describe('NodeStatusReporter', () => {
       assert.equal(own.status?.lastUpdated, '2025-01-02T03:00:00.000Z');
       assert.equal(own.status?.bgp?.numberEstablishedV4, 1);
       assert.equal(own.status?.agent?.birdV4?.state, 'Ready');
+    } finally {
+      reporter.stop();
+    }
+  });
+
+  it('walks the RIB for a new spec and when the refresh is due, not on every tick', async () => {
+    const backend = new MemoryBackend();
+    await new ResourceClient(backend).create({
+      apiVersion: CNS.apiVersion,
+      kind: CNS.kind,
+      metadata: { name: 'routes-n1' },
+      spec: { node: 'n1', classes: ['BGP', 'Routes'], updatePeriodSeconds: 30 },
+    });
+    const route = { prefix: '10.48.0.0/26', best: true, nextHop: undefined, peer: undefined };
+    const { reporter, state, time } = await reporterFor(backend, { routes: [route] });
+    try {
+      await reporter.tick();
+      assert.equal(state.walks, 1, 'the first report of the spec');
+      for (let second = 0; second < 5; second++) {
+        time.advance(1);
+        await reporter.tick();
+      }
+      assert.equal(state.walks, 1, 'not again within the period');
+      time.advance(30);
+      await reporter.tick();
+      assert.equal(state.walks, 2, 'again when the refresh is due');
     } finally {
       reporter.stop();
     }
